@@ -36,7 +36,11 @@ interface Case {
   expect: Record<Actor, Outcome>;
 }
 
-const everyoneRefused = { "the owner": "refused", "another user": "refused", anon: "refused" } as const;
+const everyoneRefused = {
+  "the owner": "refused",
+  "another user": "refused",
+  anon: "refused",
+} as const;
 
 const cases: Case[] = [
   {
@@ -48,13 +52,15 @@ const cases: Case[] = [
   {
     table: "profiles",
     action: "insert a profile",
-    run: (tx, f) => tx`insert into public.profiles (id, email) values (${f.owner}, 'new@example.com')`,
+    run: (tx, f) =>
+      tx`insert into public.profiles (id, email) values (${f.owner}, 'new@example.com')`,
     expect: everyoneRefused,
   },
   {
     table: "profiles",
     action: "update the owner's profile email",
-    run: (tx, f) => tx`update public.profiles set email = 'hijack@example.com' where id = ${f.owner}`,
+    run: (tx, f) =>
+      tx`update public.profiles set email = 'hijack@example.com' where id = ${f.owner}`,
     expect: everyoneRefused,
   },
   {
@@ -72,7 +78,8 @@ const cases: Case[] = [
   {
     table: "chat_sessions",
     action: "insert a session in the owner's name",
-    run: (tx, f) => tx`insert into public.chat_sessions (user_id, title) values (${f.owner}, 'mine now')`,
+    run: (tx, f) =>
+      tx`insert into public.chat_sessions (user_id, title) values (${f.owner}, 'mine now')`,
     expect: { "the owner": 1, "another user": "refused", anon: "refused" },
   },
   {
@@ -84,7 +91,8 @@ const cases: Case[] = [
   {
     table: "chat_sessions",
     action: "move the owner's session to another user",
-    run: (tx, f) => tx`update public.chat_sessions set user_id = ${f.other} where id = ${f.session}`,
+    run: (tx, f) =>
+      tx`update public.chat_sessions set user_id = ${f.other} where id = ${f.session}`,
     expect: everyoneRefused,
   },
   {
@@ -207,7 +215,11 @@ Deno.test("asCaller runs as the caller's role with the caller's uid, and resets 
     userClaims(user),
     (tx) => tx`select current_user, auth.uid() as uid, auth.role() as role`,
   );
-  assert.deepEqual({ ...inside }, { current_user: "authenticated", uid: user, role: "authenticated" });
+  assert.deepEqual({ ...inside }, {
+    current_user: "authenticated",
+    uid: user,
+    role: "authenticated",
+  });
   const [outside] = await db.admin`select current_user, auth.uid() as uid`;
   assert.deepEqual({ ...outside }, { current_user: "postgres", uid: null });
 });
