@@ -1,0 +1,179 @@
+/**
+ * A stand-in for the OpenAI Chat Completions API, for tests and offline dev:
+ * it speaks the real streaming wire format (SSE `data:` lines, a final
+ * `data: [DONE]`), so the real `openai` SDK path runs. What it answers is
+ * scripted per request; by default a deterministic reply, word by word.
+ * Local tooling only: the edge function never imports this.
+ */
+
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content: string }[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+}
+
+/** What the stand-in does with one request. */
+export interface Script {
+  /** the reply, as the chunks it streams */
+  chunks?: string[];
+  delayMs?: number;
+  finishReason?: string;
+  /** answer with this HTTP error instead of a stream */
+  status?: number;
+  /** after this many chunks: "die" drops the connection, "malformed" sends garbage, "hang" goes silent */
+  fault?: { after: number; kind: "die" | "malformed" | "hang" };
+}
+
+export interface StandInModel {
+  /** base URL for the SDK, ending in /v1 */
+  baseURL: string;
+  /** every request body received, in order */
+  requests: ChatRequest[];
+  /** streams currently open, and streams the client abandoned before they ended */
+  openStreams: number;
+  abandonedStreams: number;
+  /** replaces the script for the requests that follow */
+  script(next: (request: ChatRequest) => Script): void;
+  close(): Promise<void>;
+}
+
+export const OFFLINE_MODEL = "offline-stand-in";
+
+/** A deterministic reply that quotes the question, so a reader can tell it is not a real model. */
+export function defaultReply(request: ChatRequest): Script {
+  const question = request.messages.findLast((m) => m.role === "user")?.content ?? "";
+  const quoted = question.length > 60 ? `${question.slice(0, 57)}...` : question;
+  const text = `This is the offline stand-in model (no OPENAI_API_KEY is set). ` +
+    `You said: "${quoted}". It answers every message the same way, word by word.`;
+  return { chunks: text.split(/(?<= )/), delayMs: 15 };
+}
+
+export function startStandInModel(
+  opts: { port?: number; script?: (request: ChatRequest) => Script } = {},
+): Promise<StandInModel> {
+  let scriptFor = opts.script ?? defaultReply;
+  const requests: ChatRequest[] = [];
+  const state = { openStreams: 0, abandonedStreams: 0 };
+  const ready = Promise.withResolvers<Deno.NetAddr>();
+
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: opts.port ?? 0,
+    onListen: (addr) => ready.resolve(addr as Deno.NetAddr),
+  }, async (req) => {
+    const url = new URL(req.url);
+    if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) {
+      return Response.json({ error: { message: "not found" } }, { status: 404 });
+    }
+    const request = await req.json() as ChatRequest;
+    requests.push(request);
+    const script = scriptFor(request);
+    if (script.status) {
+      return Response.json(
+        { error: { message: `stand-in error ${script.status}`, type: "stand_in", code: null } },
+        { status: script.status },
+      );
+    }
+    return new Response(streamReply(request, script, state), {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+    });
+  });
+
+  return ready.promise.then((addr) => ({
+    baseURL: `http://127.0.0.1:${addr.port}/v1`,
+    requests,
+    get openStreams() {
+      return state.openStreams;
+    },
+    get abandonedStreams() {
+      return state.abandonedStreams;
+    },
+    script(next) {
+      scriptFor = next;
+    },
+    close: () => server.shutdown(),
+  }));
+}
+
+function streamReply(
+  request: ChatRequest,
+  script: Script,
+  state: { openStreams: number; abandonedStreams: number },
+): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder();
+  const id = `chatcmpl-${crypto.randomUUID()}`;
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+    data({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: request.model,
+      choices: [{ index: 0, delta, finish_reason: finishReason }],
+    });
+  const data = (value: unknown) => bytes.encode(`data: ${JSON.stringify(value)}\n\n`);
+  const chunks = script.chunks ?? [];
+  let ended = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  return new ReadableStream({
+    async start(controller) {
+      state.openStreams++;
+      const end = () => {
+        if (!ended) state.openStreams--;
+        ended = true;
+      };
+      const pause = () =>
+        new Promise<void>((resolve) => timer = setTimeout(resolve, script.delayMs ?? 0));
+      try {
+        controller.enqueue(chunk({ role: "assistant", content: "" }));
+        for (let i = 0; i <= chunks.length; i++) {
+          if (script.fault && i === script.fault.after) {
+            if (script.fault.kind === "die") {
+              end();
+              return controller.error(new Error("stand-in model died mid-stream"));
+            }
+            if (script.fault.kind === "malformed") {
+              controller.enqueue(bytes.encode("data: {this is not json\n\n"));
+            }
+            if (script.fault.kind === "hang") return; // never another byte
+          }
+          if (i === chunks.length) break;
+          if (script.delayMs) await pause();
+          if (ended) return;
+          controller.enqueue(chunk({ content: chunks[i] }));
+        }
+        controller.enqueue(chunk({}, script.finishReason ?? "stop"));
+        if (request.stream_options?.include_usage) {
+          const completion = chunks.length;
+          const prompt = request.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
+          controller.enqueue(data({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: request.model,
+            choices: [],
+            usage: {
+              prompt_tokens: prompt,
+              completion_tokens: completion,
+              total_tokens: prompt + completion,
+            },
+          }));
+        }
+        controller.enqueue(bytes.encode("data: [DONE]\n\n"));
+        end();
+        controller.close();
+      } catch {
+        end(); // the reader went away while we were writing
+      }
+    },
+    cancel() {
+      clearTimeout(timer);
+      if (ended) return;
+      ended = true;
+      state.abandonedStreams++;
+      state.openStreams--;
+    },
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * The app factory: every route of the API under /api, built from explicit
+ * dependencies so tests can run it against real Postgres and a stand-in model.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import type { TokenVerifier } from "./auth.ts";
+import type { Config } from "./config.ts";
+import type { Sql } from "./database.ts";
+import { ApiError, toResponse } from "./errors.ts";
+import type { ModelClient } from "./model.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { sessionRoutes } from "./routes/sessions.ts";
+
+export interface Deps {
+  config: Config;
+  sql: Sql;
+  model: ModelClient;
+  verifyToken: TokenVerifier;
+  /** keeps work alive after the response (saving a reply whose client left): EdgeRuntime.waitUntil on Supabase */
+  waitUntil: (work: Promise<unknown>) => void;
+  log: (message: string, error?: unknown) => void;
+}
+
+/** Methods each path answers; any other method gets 405 with `Allow`. */
+const allowed: Record<string, string> = {
+  "/health": "GET",
+  "/sessions": "GET",
+  "/sessions/:session_id": "GET, POST, DELETE",
+  "/sessions/:session_id/title": "PATCH",
+  "/empty-sessions": "DELETE",
+};
+
+export function createApp(deps: Deps) {
+  const app = new Hono().basePath("/api");
+
+  app.use(
+    "*",
+    cors({
+      origin: deps.config.corsOrigins.includes("*") ? "*" : deps.config.corsOrigins,
+      allowHeaders: ["Authorization", "Content-Type", "apikey", "x-client-info"],
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: [
+        "x-vercel-ai-data-stream",
+        "x-chat-session-id",
+        "x-user-message-id",
+        "x-assistant-message-id",
+        "retry-after",
+      ],
+      maxAge: 86400,
+    }),
+  );
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `Request body is larger than ${deps.config.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.route("/health", healthRoutes(deps));
+  app.route("/", sessionRoutes(deps));
+  for (const [path, methods] of Object.entries(allowed)) {
+    app.all(path, () => {
+      throw new ApiError(405, "Method not allowed", { allow: methods });
+    });
+  }
+
+  app.notFound((c) => c.json({ detail: "Not found" }, 404));
+  app.onError((error, c) => toResponse(error, c, deps.log));
+  return app;
+}

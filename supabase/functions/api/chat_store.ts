@@ -1,0 +1,169 @@
+/**
+ * The queries behind the routes. Each takes a transaction opened by
+ * `asCaller`, so RLS scopes every statement to the caller: none of them says
+ * whose rows it wants.
+ */
+import type { Tx } from "./database.ts";
+import type { Ending, PromptMessage } from "./model.ts";
+
+export interface SessionSummary {
+  id: string;
+  title: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Session extends SessionSummary {
+  user_id: string;
+}
+
+export interface StoredMessage {
+  id: string;
+  chat_session_id: string;
+  role: "user" | "assistant" | "system";
+  content: string;
+  created_at: string;
+}
+
+export function listSessions(tx: Tx): Promise<SessionSummary[]> {
+  return tx<SessionSummary[]>`
+    select id, title, created_at, updated_at from public.chat_sessions
+    order by updated_at desc, id desc`;
+}
+
+/** The session's messages in conversation order, or null when there is no such session of the caller's. */
+export async function readHistory(tx: Tx, sessionId: string): Promise<StoredMessage[] | null> {
+  const rows = await tx<(StoredMessage | { id: null })[]>`
+    select m.id, s.id as chat_session_id, m.role, m.content, m.created_at
+    from public.chat_sessions s
+    left join public.messages m on m.chat_session_id = s.id
+    where s.id = ${sessionId}
+    order by m.seq`;
+  if (rows.length === 0) return null;
+  return rows.filter((row): row is StoredMessage => row.id !== null);
+}
+
+export interface Turn {
+  userMessageId: string;
+  /** the stored conversation, oldest first, including the new message */
+  history: PromptMessage[];
+  /** a completed reply to this very message exists already (a retried send) */
+  storedReply?: { id: string; content: string; model: string; ending: Ending };
+}
+
+/**
+ * Everything a new message does before the model is called: creates the
+ * session if the id is new, stores the message (once per client message id)
+ * and reads the history. Null when the id is another user's session.
+ */
+export async function beginTurn(
+  tx: Tx,
+  turn: { sessionId: string; content: string; clientMessageId: string | null },
+): Promise<Turn | null> {
+  // Two statements sent together. A separate first statement, because the
+  // second must see the new session (RLS checks the message's session).
+  // Another user's id conflicts here and is then invisible to the second.
+  const created = tx`insert into public.chat_sessions (id) values (${turn.sessionId})
+                     on conflict (id) do nothing`.execute();
+  created.catch(() => {});
+  const [row] = await tx<
+    { found: boolean; user_message_id: string | null; history: PromptMessage[] }[]
+  >`
+    with session as (
+      select id from public.chat_sessions where id = ${turn.sessionId}
+    ), inserted as (
+      insert into public.messages (chat_session_id, role, content, client_message_id)
+      select id, 'user', ${turn.content}, ${turn.clientMessageId} from session
+      on conflict (chat_session_id, client_message_id) do nothing
+      returning seq, role, content, id
+    ), conversation as (
+      select seq, role, content from public.messages
+      where chat_session_id = (select id from session)
+      union all
+      select seq, role, content from inserted
+    )
+    select
+      exists (select 1 from session) as found,
+      (select id from inserted) as user_message_id,
+      coalesce(
+        (select json_agg(json_build_object('role', role, 'content', content) order by seq)
+         from conversation
+         -- a reply that failed before its first word says nothing to the model
+         where not (role = 'assistant' and content = '')),
+        '[]'
+      ) as history`;
+  await created;
+  if (!row?.found) return null;
+  if (row.user_message_id) return { userMessageId: row.user_message_id, history: row.history };
+  return await retriedTurn(tx, turn.sessionId, turn.clientMessageId!, row.history);
+}
+
+/** A send whose client message id is stored already: find it, and the reply that followed, if complete. */
+async function retriedTurn(
+  tx: Tx,
+  sessionId: string,
+  clientMessageId: string,
+  history: PromptMessage[],
+): Promise<Turn> {
+  const [row] = await tx<
+    {
+      id: string;
+      reply_id: string | null;
+      reply_role: string | null;
+      content: string | null;
+      model: string | null;
+      finish_reason: Ending | null;
+    }[]
+  >`
+    select m.id, r.id as reply_id, r.role as reply_role, r.content, r.model, r.finish_reason
+    from public.messages m
+    left join lateral (
+      select id, role, content, model, finish_reason from public.messages n
+      where n.chat_session_id = m.chat_session_id and n.seq > m.seq
+      order by n.seq limit 1
+    ) r on true
+    where m.chat_session_id = ${sessionId} and m.client_message_id = ${clientMessageId}`;
+  const turn: Turn = { userMessageId: row!.id, history };
+  const completed = ["stop", "length", "content_filter", "tool_calls"];
+  if (row!.reply_role === "assistant" && completed.includes(row!.finish_reason ?? "")) {
+    turn.storedReply = {
+      id: row!.reply_id!,
+      content: row!.content!,
+      model: row!.model ?? "",
+      ending: row!.finish_reason!,
+    };
+  }
+  return turn;
+}
+
+export async function saveReply(
+  tx: Tx,
+  reply: { id: string; sessionId: string; content: string; model: string; ending: Ending },
+): Promise<void> {
+  await tx`
+    insert into public.messages (id, chat_session_id, role, content, model, finish_reason)
+    values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},
+            ${reply.ending})`;
+}
+
+export async function renameSession(
+  tx: Tx,
+  sessionId: string,
+  title: string,
+): Promise<Session | null> {
+  const [row] = await tx<Session[]>`
+    update public.chat_sessions set title = ${title} where id = ${sessionId}
+    returning id, title, user_id, created_at, updated_at`;
+  return row ?? null;
+}
+
+export async function deleteSession(tx: Tx, sessionId: string): Promise<boolean> {
+  const result = await tx`delete from public.chat_sessions where id = ${sessionId}`;
+  return result.count > 0;
+}
+
+/** RLS limits this to the caller's own sessions; their messages go with them. */
+export async function deleteAllSessions(tx: Tx): Promise<number> {
+  const result = await tx`delete from public.chat_sessions`;
+  return result.count;
+}

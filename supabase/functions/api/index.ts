@@ -1,0 +1,31 @@
+/**
+ * Entry point of the `api` edge function: read the configuration once, build
+ * the app, serve. Supabase serves it at /functions/v1/api/*; locally it
+ * listens on Deno.serve's default port, 8000.
+ */
+import { createApp } from "./app.ts";
+import { createTokenVerifier } from "./auth.ts";
+import { parseConfig } from "./config.ts";
+import { connect } from "./database.ts";
+import { createModelClient } from "./model.ts";
+
+const config = parseConfig(Deno.env.toObject());
+
+/** Supabase's runtime keeps a worker alive for these promises after the response ends. */
+const edgeRuntime = (globalThis as { EdgeRuntime?: { waitUntil(p: Promise<unknown>): void } })
+  .EdgeRuntime;
+
+const app = createApp({
+  config,
+  sql: connect(config.database.url, {
+    max: config.database.poolMax,
+    prepare: config.database.prepare,
+  }),
+  model: createModelClient(config.model),
+  verifyToken: createTokenVerifier(config.jwks),
+  waitUntil: (work) => edgeRuntime?.waitUntil(work),
+  log: (message, error) =>
+    console.error(JSON.stringify({ level: "error", message, error: String(error) })),
+});
+
+Deno.serve(app.fetch);

@@ -1,0 +1,128 @@
+/**
+ * The model, reached with the official `openai` SDK, so any
+ * OpenAI-compatible server works (`OPENAI_BASE_URL`).
+ */
+import OpenAI from "openai";
+import type { Config } from "./config.ts";
+
+export type ModelClient = OpenAI;
+
+export function createModelClient(config: Config["model"]): ModelClient {
+  return new OpenAI({
+    apiKey: config.apiKey,
+    baseURL: config.baseURL,
+    timeout: config.timeoutMs,
+    maxRetries: config.maxRetries,
+  });
+}
+
+export interface PromptMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** How a reply ended: the model's own finish reasons, or ours. Mirrors `messages.finish_reason`. */
+export type Ending =
+  | "stop"
+  | "length"
+  | "content_filter"
+  | "tool_calls"
+  | "client_closed"
+  | "model_error"
+  | "timeout";
+
+export interface ReplyChunk {
+  text: string;
+  finishReason?: Ending;
+}
+
+/** The model failed; `ending` says how, `status` what the API answers when nothing was streamed yet. */
+export class ModelError extends Error {
+  constructor(
+    readonly ending: "model_error" | "timeout",
+    readonly status: 502 | 504,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Opens a streamed reply. Resolves once the model has sent its first chunk,
+ * so a model that cannot be reached fails here, before the API answers; the
+ * returned iterator then yields the rest. `signal` stops the upstream call.
+ * Silence longer than `idleTimeoutMs` at any point ends it as a timeout.
+ */
+export async function openReply(
+  client: ModelClient,
+  request: { model: string; messages: PromptMessage[]; signal: AbortSignal; idleTimeoutMs: number },
+): Promise<AsyncIterator<ReplyChunk>> {
+  const upstream = new AbortController();
+  let timedOut = false;
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => upstream.abort();
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      timedOut = true;
+      upstream.abort();
+    }, request.idleTimeoutMs);
+  };
+  request.signal.addEventListener("abort", stop, { once: true });
+  arm();
+
+  async function* chunks(): AsyncGenerator<ReplyChunk> {
+    try {
+      const stream = await client.chat.completions.create(
+        { model: request.model, messages: request.messages, stream: true },
+        { signal: upstream.signal },
+      );
+      for await (const chunk of stream) {
+        arm();
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        const text = choice.delta?.content ?? "";
+        const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
+        if (text || finishReason) yield { text, finishReason };
+      }
+    } catch (error) {
+      if (request.signal.aborted) throw error; // the caller stopped it: not the model's fault
+      throw describe(error, timedOut);
+    } finally {
+      clearTimeout(idle);
+      request.signal.removeEventListener("abort", stop);
+      upstream.abort(); // closes the upstream connection however we got here
+    }
+  }
+
+  const iterator = chunks();
+  const first = await iterator.next();
+  let replayed = false;
+  return {
+    next: () => {
+      if (replayed) return iterator.next();
+      replayed = true;
+      return Promise.resolve(first);
+    },
+    return: (value?: unknown) => iterator.return(value as undefined),
+  };
+}
+
+function toEnding(reason: string): Ending {
+  return reason === "length" || reason === "content_filter" || reason === "tool_calls"
+    ? reason
+    : "stop";
+}
+
+function describe(error: unknown, timedOut: boolean): ModelError {
+  if (timedOut || error instanceof OpenAI.APIConnectionTimeoutError) {
+    return new ModelError("timeout", 504, "The model did not answer in time");
+  }
+  if (error instanceof OpenAI.APIError && error.status) {
+    return new ModelError("model_error", 502, `The model answered with HTTP ${error.status}`);
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new ModelError("model_error", 502, "The model could not be reached");
+  }
+  return new ModelError("model_error", 502, "The model's reply broke off");
+}

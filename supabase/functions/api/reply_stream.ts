@@ -1,0 +1,71 @@
+/**
+ * Relays a model reply to the client as it arrives and saves it however the
+ * stream ends: completed, the client gone (the upstream call is stopped at
+ * once and what was streamed is kept), or the model failing midway.
+ */
+import type { Ending, ReplyChunk } from "./model.ts";
+import type { Encoder, ReplyIds, ReplyOutcome } from "./stream_protocols.ts";
+
+export interface Relay {
+  encoder: Encoder;
+  ids: ReplyIds;
+  chunks: AsyncIterator<ReplyChunk>;
+  /** stops the upstream call */
+  abort: () => void;
+  /** saves the reply; a rejection is reported to the client where the protocol can */
+  save: (content: string, ending: Ending) => Promise<void>;
+  /** keeps the runtime alive until the reply is saved, even after the client left */
+  waitUntil: (work: Promise<unknown>) => void;
+  log: (message: string, error: unknown) => void;
+}
+
+export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder();
+  let clientGone = false;
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (text: string) => {
+        if (!clientGone && text) controller.enqueue(bytes.encode(text));
+      };
+      const run = async () => {
+        let content = "";
+        const outcome: ReplyOutcome = { ending: "stop" };
+        send(relay.encoder.start(relay.ids));
+        try {
+          for (let next = await relay.chunks.next(); !next.done; next = await relay.chunks.next()) {
+            const chunk = next.value;
+            if (chunk.text) {
+              content += chunk.text;
+              send(relay.encoder.delta(chunk.text));
+            }
+            if (chunk.finishReason) outcome.ending = chunk.finishReason;
+          }
+        } catch (error) {
+          if (clientGone) {
+            outcome.ending = "client_closed";
+          } else {
+            const failure = error as { ending?: Ending; message?: string };
+            outcome.ending = failure.ending ?? "model_error";
+            outcome.error = failure.message ?? "The model's reply broke off";
+            relay.log("model stream failed", error);
+          }
+        }
+        try {
+          await relay.save(content, outcome.ending);
+        } catch (error) {
+          relay.log("saving the reply failed", error);
+          outcome.error ??= "The reply could not be saved";
+        }
+        if (clientGone) return;
+        send(relay.encoder.end(relay.ids, outcome));
+        controller.close();
+      };
+      relay.waitUntil(run());
+    },
+    cancel() {
+      clientGone = true;
+      relay.abort();
+    },
+  });
+}

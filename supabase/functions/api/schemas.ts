@@ -1,0 +1,47 @@
+/** Request shapes: the API's contract, and the only way handlers read input. */
+import { z } from "zod";
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** Text Postgres can store as sent: no NUL byte, no lone surrogate. */
+const storableText = z.string().refine(
+  (s) => !s.includes("\u0000") && s.isWellFormed(),
+  "must not contain NUL bytes or unpaired surrogates",
+);
+
+export const SessionPath = z.object({
+  session_id: z.string().regex(UUID, "must be a UUID").transform((id) => id.toLowerCase()),
+});
+
+/** The last message is the new one; earlier entries are ignored (the stored history is the truth). */
+export const NewMessage = z.looseObject({
+  role: z.literal("user", { error: "the new message must have role 'user'" }),
+  content: storableText.refine((s) => s.trim().length > 0, "must not be empty"),
+  id: z.string().min(1).max(200).pipe(storableText).optional(),
+});
+
+export const PostMessageBody = z.looseObject({
+  messages: z.array(z.unknown()).min(1, "must hold at least the new message"),
+  model: z.string().max(200).optional(),
+}).superRefine((body, ctx) => {
+  const last = body.messages.length - 1;
+  const parsed = NewMessage.safeParse(body.messages[last]);
+  for (const issue of parsed.error?.issues ?? []) {
+    ctx.addIssue({ ...issue, path: ["messages", last, ...issue.path] } as z.core.$ZodRawIssue);
+  }
+}).transform((body) => ({
+  message: NewMessage.parse(body.messages.at(-1)),
+  model: body.model,
+}));
+
+export const StreamQuery = z.looseObject({
+  protocol: z.enum(["text", "data", "sse"]).optional(),
+});
+
+export const TitleBody = z.looseObject({
+  title: storableText.transform((s) => s.trim()).pipe(
+    z.string().min(1, "must not be empty")
+      // characters as Postgres counts them (code points), not UTF-16 units
+      .refine((s) => [...s].length <= 200, "must be at most 200 characters"),
+  ),
+});

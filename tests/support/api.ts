@@ -1,0 +1,92 @@
+/**
+ * The API as tests run it: the real app factory with real Postgres (a fresh
+ * database), the stand-in model speaking the OpenAI wire format, and a local
+ * signing key whose JWKS the app trusts.
+ */
+import {
+  createSigningKey,
+  jwksOf,
+  signAccessToken,
+  type SigningKey,
+} from "../../local/signing_keys.ts";
+import { type StandInModel, startStandInModel } from "../../local/stand_in_model.ts";
+import { createApp } from "../../supabase/functions/api/app.ts";
+import { createTokenVerifier } from "../../supabase/functions/api/auth.ts";
+import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
+import { connect } from "../../supabase/functions/api/database.ts";
+import { createModelClient } from "../../supabase/functions/api/model.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { signUp } from "./fixtures.ts";
+
+export interface TestUser {
+  id: string;
+  token: string;
+  auth: { authorization: string };
+}
+
+export interface TestApi {
+  app: ReturnType<typeof createApp>;
+  db: TestDatabase;
+  model: StandInModel;
+  key: SigningKey;
+  logs: string[];
+  /** resolves once every background save has finished */
+  idle(): Promise<void>;
+  user(email?: string): Promise<TestUser>;
+  /** serves the app on a real socket (needed to disconnect mid-stream) */
+  listen(): { url: string; close(): Promise<void> };
+}
+
+export async function startTestApi(
+  opts: { env?: Partial<Env> } = {},
+): Promise<TestApi> {
+  const db = await createTestDatabase();
+  const model = await startStandInModel({ script: () => ({ chunks: ["Hello", " there", "!"] }) });
+  const key = await createSigningKey();
+  const config = parseConfig({
+    SUPABASE_DB_URL: db.url,
+    SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
+    OPENAI_API_KEY: "test-key",
+    OPENAI_BASE_URL: model.baseURL,
+    OPENAI_MODEL: "test-model",
+    OPENAI_MODELS: "other-model",
+    OPENAI_MAX_RETRIES: "0",
+    OPENAI_TIMEOUT_MS: "2000",
+    ...opts.env,
+  } as Record<string, string>);
+  const pending = new Set<Promise<unknown>>();
+  const logs: string[] = [];
+  const app = createApp({
+    config,
+    sql: connect(config.database.url, { max: config.database.poolMax }),
+    model: createModelClient(config.model),
+    verifyToken: createTokenVerifier(config.jwks),
+    waitUntil: (work) => {
+      pending.add(work);
+      work.finally(() => pending.delete(work));
+    },
+    log: (message, error) => logs.push(`${message}: ${error}`),
+  });
+  return {
+    app,
+    db,
+    model,
+    key,
+    logs,
+    async idle() {
+      while (pending.size) await Promise.allSettled([...pending]);
+    },
+    async user(email) {
+      const id = await signUp(db.admin, { email: email ?? `${crypto.randomUUID()}@example.com` });
+      const token = await signAccessToken(key, { id, email });
+      return { id, token, auth: { authorization: `Bearer ${token}` } };
+    },
+    listen() {
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+      return {
+        url: `http://127.0.0.1:${server.addr.port}`,
+        close: () => server.shutdown(),
+      };
+    },
+  };
+}
