@@ -104,76 +104,66 @@ function streamReply(
   const bytes = new TextEncoder();
   const id = `chatcmpl-${crypto.randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
-    data({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model: request.model,
-      choices: [{ index: 0, delta, finish_reason: finishReason }],
-    });
   const data = (value: unknown) => bytes.encode(`data: ${JSON.stringify(value)}\n\n`);
+  const event = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+    data({ id, object: "chat.completion.chunk", created, model: request.model, choices, ...extra });
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+    event([{ index: 0, delta, finish_reason: finishReason }]);
   const chunks = script.chunks ?? [];
+  const usage = () => {
+    const prompt = request.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
+    return {
+      prompt_tokens: prompt,
+      completion_tokens: chunks.length,
+      total_tokens: prompt + chunks.length,
+    };
+  };
+
+  // Pull-based: each step is written only once the previous one was taken,
+  // so a fault happens after exactly `fault.after` chunks reached the wire.
+  let step = -1; // -1: the opening role chunk; 0..n-1: content; n: the end
   let ended = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const end = () => {
+    if (!ended) state.openStreams--;
+    ended = true;
+  };
+  state.openStreams++;
 
   return new ReadableStream({
-    async start(controller) {
-      state.openStreams++;
-      const end = () => {
-        if (!ended) state.openStreams--;
-        ended = true;
-      };
-      const pause = () =>
-        new Promise<void>((resolve) => timer = setTimeout(resolve, script.delayMs ?? 0));
-      try {
-        controller.enqueue(chunk({ role: "assistant", content: "" }));
-        for (let i = 0; i <= chunks.length; i++) {
-          if (script.fault && i === script.fault.after) {
-            if (script.fault.kind === "die") {
-              end();
-              return controller.error(new Error("stand-in model died mid-stream"));
-            }
-            if (script.fault.kind === "malformed") {
-              controller.enqueue(bytes.encode("data: {this is not json\n\n"));
-            }
-            if (script.fault.kind === "hang") return; // never another byte
-          }
-          if (i === chunks.length) break;
-          if (script.delayMs) await pause();
-          if (ended) return;
-          controller.enqueue(chunk({ content: chunks[i] }));
-        }
-        controller.enqueue(chunk({}, script.finishReason ?? "stop"));
-        if (request.stream_options?.include_usage) {
-          const completion = chunks.length;
-          const prompt = request.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
-          controller.enqueue(data({
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: request.model,
-            choices: [],
-            usage: {
-              prompt_tokens: prompt,
-              completion_tokens: completion,
-              total_tokens: prompt + completion,
-            },
-          }));
-        }
-        controller.enqueue(bytes.encode("data: [DONE]\n\n"));
-        end();
-        controller.close();
-      } catch {
-        end(); // the reader went away while we were writing
+    async pull(controller) {
+      if (step === -1) {
+        step++;
+        return controller.enqueue(chunk({ role: "assistant", content: "" }));
       }
+      if (script.fault && step === script.fault.after) {
+        const kind = script.fault.kind;
+        if (kind === "hang") return await new Promise<void>(() => {}); // never another byte
+        if (kind === "die") {
+          end();
+          return controller.error(new Error("stand-in model died mid-stream"));
+        }
+        script = { ...script, fault: undefined };
+        return controller.enqueue(bytes.encode("data: {this is not json\n\n"));
+      }
+      if (step < chunks.length) {
+        if (script.delayMs) {
+          await new Promise((resolve) => timer = setTimeout(resolve, script.delayMs));
+        }
+        if (ended) return;
+        return controller.enqueue(chunk({ content: chunks[step++] }));
+      }
+      controller.enqueue(chunk({}, script.finishReason ?? "stop"));
+      if (request.stream_options?.include_usage) controller.enqueue(event([], { usage: usage() }));
+      controller.enqueue(bytes.encode("data: [DONE]\n\n"));
+      end();
+      controller.close();
     },
     cancel() {
       clearTimeout(timer);
       if (ended) return;
-      ended = true;
       state.abandonedStreams++;
-      state.openStreams--;
+      end();
     },
-  });
+  }, { highWaterMark: 0 });
 }

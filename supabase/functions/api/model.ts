@@ -77,15 +77,22 @@ export async function openReply(
         { model: request.model, messages: request.messages, stream: true },
         { signal: upstream.signal },
       );
+      let finished = false;
       for await (const chunk of stream) {
         arm();
         const choice = chunk.choices[0];
         if (!choice) continue;
         const text = choice.delta?.content ?? "";
         const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
+        finished ||= finishReason !== undefined;
         if (text || finishReason) yield { text, finishReason };
       }
+      // the SDK ends an aborted stream quietly: tell a timeout from a stop
+      if (request.signal.aborted) return;
+      if (timedOut) throw new ModelError("timeout", 504, "The model did not answer in time");
+      if (!finished) throw new ModelError("model_error", 502, "The model's reply broke off");
     } catch (error) {
+      if (error instanceof ModelError) throw error;
       if (request.signal.aborted) throw error; // the caller stopped it: not the model's fault
       throw describe(error, timedOut);
     } finally {
