@@ -42,9 +42,9 @@ export async function chat(
   return { status: response.status, headers: response.headers, body };
 }
 
-// deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON bodies
 export async function json(
   response: Response | Promise<Response>,
+  // deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON bodies
 ): Promise<{ status: number; body: any }> {
   const r = await response;
   return { status: r.status, body: await r.json() };

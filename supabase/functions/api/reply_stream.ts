@@ -30,6 +30,7 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
       };
       const run = async () => {
         let content = "";
+        let finished = false;
         const outcome: ReplyOutcome = { ending: "stop" };
         send(relay.encoder.start(relay.ids));
         try {
@@ -39,18 +40,21 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
               content += chunk.text;
               send(relay.encoder.delta(chunk.text));
             }
-            if (chunk.finishReason) outcome.ending = chunk.finishReason;
+            if (chunk.finishReason) {
+              outcome.ending = chunk.finishReason;
+              finished = true;
+            }
           }
         } catch (error) {
-          if (clientGone) {
-            outcome.ending = "client_closed";
-          } else {
+          if (!clientGone) {
             const failure = error as { ending?: Ending; message?: string };
             outcome.ending = failure.ending ?? "model_error";
             outcome.error = failure.message ?? "The model's reply broke off";
             relay.log("model stream failed", error);
           }
         }
+        // stopped because the client left, unless the model had finished by then
+        if (clientGone && !finished) outcome.ending = "client_closed";
         try {
           await relay.save(content, outcome.ending);
         } catch (error) {
