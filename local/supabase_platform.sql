@@ -10,19 +10,28 @@ begin
     return;
   end if;
 
-  if to_regrole('anon') is null then
-    create role anon nologin noinherit;
-  end if;
-  if to_regrole('authenticated') is null then
-    create role authenticated nologin noinherit;
-  end if;
-  if to_regrole('service_role') is null then
-    create role service_role nologin noinherit bypassrls;
-  end if;
-  if to_regrole('authenticator') is null then
-    create role authenticator login noinherit;
-  end if;
-  grant anon, authenticated, service_role to authenticator;
+  -- Roles are cluster-wide: databases bootstrapped at once (parallel tests)
+  -- race to create them, so a clash means "try again, it exists now".
+  for attempt in 1..10 loop
+    begin
+      if to_regrole('anon') is null then
+        create role anon nologin noinherit;
+      end if;
+      if to_regrole('authenticated') is null then
+        create role authenticated nologin noinherit;
+      end if;
+      if to_regrole('service_role') is null then
+        create role service_role nologin noinherit bypassrls;
+      end if;
+      if to_regrole('authenticator') is null then
+        create role authenticator login noinherit;
+      end if;
+      grant anon, authenticated, service_role to authenticator;
+      exit;
+    exception when duplicate_object or unique_violation then
+      perform pg_sleep(0.05 * attempt);
+    end;
+  end loop;
 
   grant usage on schema public to anon, authenticated, service_role;
 
