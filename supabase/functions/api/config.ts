@@ -30,6 +30,8 @@ const Env = z.object({
   CORS_ORIGINS: list.default(["*"]),
   /** AI SDK clients resend the whole history with every message */
   MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  /** where `Deno.serve` listens when run locally; Supabase's runtime ignores it */
+  PORT: int(0).default(8000),
 });
 
 export type Env = z.input<typeof Env>;
@@ -49,6 +51,7 @@ export interface Config {
   streamProtocol: "text" | "data" | "sse";
   corsOrigins: string[];
   maxBodyBytes: number;
+  port: number;
 }
 
 export class ConfigError extends Error {}
@@ -77,6 +80,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     streamProtocol: e.STREAM_PROTOCOL,
     corsOrigins: e.CORS_ORIGINS,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    port: e.PORT,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Entry point of the `api` edge function: read the configuration once, build
  * the app, serve. Supabase serves it at /functions/v1/api/*; locally it
- * listens on Deno.serve's default port, 8000.
+ * listens on PORT (8000).
  */
 import { createApp } from "./app.ts";
 import { createTokenVerifier } from "./auth.ts";
@@ -28,4 +28,4 @@ const app = createApp({
     console.error(JSON.stringify({ level: "error", message, error: String(error) })),
 });
 
-Deno.serve(app.fetch);
+Deno.serve({ port: config.port }, app.fetch);

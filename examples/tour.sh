@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole API in one go: create a session by streaming a first message,
+# continue it over SSE, list, read, rename, delete.
+source "$(dirname "$0")/_common.sh"
+export API TOKEN
+here=$(dirname "$0")
+session=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr 'A-Z' 'a-z')
+
+echo "## POST /api/sessions/$session (text stream; a new id creates the session)"
+"$here/send_message.sh" "$session" "Hello! What can you do?"
+echo "## POST /api/sessions/$session?protocol=sse (Server-Sent Events)"
+"$here/send_message.sh" "$session" "Tell me more." sse
+echo "## GET /api/sessions"
+"$here/list_sessions.sh"
+echo "## GET /api/sessions/$session"
+"$here/read_session.sh" "$session"
+echo "## PATCH /api/sessions/$session/title"
+"$here/rename_session.sh" "$session" "My first chat"
+echo "## DELETE /api/sessions/$session"
+"$here/delete_session.sh" "$session"
+echo "## GET /api/sessions"
+"$here/list_sessions.sh"

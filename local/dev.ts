@@ -1,0 +1,85 @@
+/**
+ * `deno task dev`: one command to a running API at http://127.0.0.1:8000/api.
+ * - database: DATABASE_URL, or an embedded Postgres whose data is kept in .local/
+ * - auth: a local ES256 signing key; the function trusts its JWKS
+ * - model: the real OpenAI API when OPENAI_API_KEY is set (OPENAI_BASE_URL for
+ *   any compatible server), otherwise the offline stand-in model
+ * - the function itself: supabase/functions/api/index.ts under plain Deno, restarted on change
+ */
+import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
+import { databaseDir, forgetRunning, loadSigningKey, recordRunning } from "./dev_state.ts";
+import { jwksOf } from "./signing_keys.ts";
+import { OFFLINE_MODEL, startStandInModel } from "./stand_in_model.ts";
+
+const env = Deno.env.toObject();
+const port = env.PORT ?? "8000";
+const say = (line: string) => console.error(`[dev] ${line}`);
+
+const embedded = env.DATABASE_URL
+  ? undefined
+  : await startEmbeddedPostgres({ dataDir: databaseDir, persistent: true });
+const databaseUrl = env.DATABASE_URL || embedded!.url;
+await prepareDatabase(databaseUrl);
+say(
+  embedded
+    ? `database: embedded Postgres 17, data kept in ${databaseDir}`
+    : "database: DATABASE_URL",
+);
+
+const key = await loadSigningKey();
+const modelEnv: Record<string, string> = {};
+const standIn = env.OPENAI_API_KEY ? undefined : await startStandInModel();
+if (standIn) {
+  Object.assign(modelEnv, {
+    OPENAI_API_KEY: "offline",
+    OPENAI_BASE_URL: standIn.baseURL,
+    OPENAI_MODEL: OFFLINE_MODEL,
+  });
+  say(`model: OFFLINE stand-in "${OFFLINE_MODEL}" (set OPENAI_API_KEY to use the real OpenAI API)`);
+} else {
+  say(`model: ${env.OPENAI_BASE_URL ?? "OpenAI API"}, ${env.OPENAI_MODEL ?? "default model"}`);
+}
+
+const apiUrl = `http://127.0.0.1:${port}/api`;
+await recordRunning({ databaseUrl, apiUrl });
+const functionProcess = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--watch",
+    "--allow-net",
+    "--allow-env",
+    new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
+  ],
+  env: {
+    SUPABASE_DB_URL: databaseUrl,
+    SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
+    PORT: port,
+    ...modelEnv,
+  },
+}).spawn();
+say(`API: ${apiUrl}  (try: curl ${apiUrl}/health; a token: deno task token you@example.com)`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  say("stopping");
+  try {
+    functionProcess.kill("SIGTERM");
+  } catch { /* already gone */ }
+  await functionProcess.status;
+  await standIn?.close();
+  await embedded?.stop();
+  await forgetRunning();
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);
+const { code } = await functionProcess.status;
+if (!stopping) {
+  say(`the function exited with code ${code}`);
+  await standIn?.close();
+  await embedded?.stop();
+  await forgetRunning();
+  Deno.exit(code);
+}

@@ -1,0 +1,47 @@
+/**
+ * Where local development keeps its state between runs (`.local/`, or
+ * LOCAL_STATE_DIR): the embedded database, the signing key, and how to reach
+ * the running database.
+ */
+import { createSigningKey, type SigningKey } from "./signing_keys.ts";
+
+export const stateDir = Deno.env.get("LOCAL_STATE_DIR") ??
+  new URL("../.local", import.meta.url).pathname;
+export const databaseDir = `${stateDir}/postgres`;
+const keyFile = `${stateDir}/signing_key.json`;
+const runningFile = `${stateDir}/running.json`;
+
+/** The local project's signing key, made on first use and kept. */
+export async function loadSigningKey(): Promise<SigningKey> {
+  try {
+    return JSON.parse(await Deno.readTextFile(keyFile));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await Deno.mkdir(stateDir, { recursive: true });
+  const key = await createSigningKey();
+  await Deno.writeTextFile(keyFile, JSON.stringify(key, null, 2), { mode: 0o600 });
+  return key;
+}
+
+/** What `deno task dev` started, for `deno task token` to find it. */
+export interface Running {
+  databaseUrl: string;
+  apiUrl: string;
+}
+
+export async function recordRunning(running: Running): Promise<void> {
+  await Deno.writeTextFile(runningFile, JSON.stringify(running));
+}
+
+export async function readRunning(): Promise<Running | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(runningFile));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function forgetRunning(): Promise<void> {
+  await Deno.remove(runningFile).catch(() => {});
+}
