@@ -92,7 +92,8 @@ async function migrationFiles(): Promise<string[]> {
   return files.sort();
 }
 
-function freePort(): number {
+/** A loopback port nobody listens on right now. */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();

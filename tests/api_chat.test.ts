@@ -1,6 +1,7 @@
 /** POST /api/sessions/:id: the new message, the model call, the streamed reply and what is stored. */
 import assert from "node:assert/strict";
 import { callChatApi } from "@ai-sdk/ui-utils";
+import { freePort } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
@@ -347,9 +348,7 @@ Deno.test(
 );
 
 Deno.test("a model server that refuses connections gets 502", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const closedPort = freePort();
   const offline = await startTestApi({
     env: { OPENAI_BASE_URL: `http://127.0.0.1:${closedPort}/v1` },
   });

@@ -1,5 +1,6 @@
 /** Listing, reading, renaming and deleting sessions, and two users who never meet. */
 import assert from "node:assert/strict";
+import { freePort } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
 import { addMessage, createSession } from "./support/fixtures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
@@ -219,9 +220,7 @@ Deno.test("a body over the configured limit gets 413 and stores nothing", async 
 });
 
 Deno.test("an unreachable database gets 503 JSON with Retry-After, never a 500", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const closedPort = freePort();
   const down = await startTestApi({
     env: { SUPABASE_DB_URL: `postgres://postgres:postgres@127.0.0.1:${closedPort}/postgres` },
   });

@@ -3,16 +3,10 @@
  * `deno task token` signs a user in, and the curl examples work against it.
  */
 import assert from "node:assert/strict";
+import { freePort } from "../local/database.ts";
 import { createTestDatabase } from "./support/database.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 async function run(command: string, args: string[], env: Record<string, string>) {
   const output = await new Deno.Command(command, { args, env, cwd: root }).output();
