@@ -14,6 +14,8 @@ export interface RunningServer {
   /** superuser connection string */
   url: string;
   stop(): Promise<void>;
+  /** starts it again after `stop`, on the same port (a persistent server keeps its data) */
+  start(): Promise<void>;
 }
 
 /** Starts embedded Postgres on a free loopback port; a `persistent` data dir survives restarts. */
@@ -37,6 +39,7 @@ export async function startEmbeddedPostgres(
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
+    start: () => server.start(),
   };
 }
 

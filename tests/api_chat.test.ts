@@ -427,3 +427,17 @@ Deno.test("a model that goes silent: 504 before streaming, a stored 'timeout' af
   ]);
   assert.equal(slow.model.openStreams, 0, "the silent upstream connections were closed");
 });
+
+Deno.test("a message id reused for a different text gets 409 and stores nothing", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  await chat(api, user, session, "First text", { id: "dup" });
+  const calls = api.model.requests.length;
+  const { status, body } = await json(send(api, user, "POST", `/api/sessions/${session}`, {
+    messages: [{ role: "user", content: "Other text", id: "dup" }],
+  }));
+  assert.equal(status, 409);
+  assert.match(body.detail, /Another message with this id/);
+  assert.deepEqual((await stored(api, session)).map((m) => m.content), ["First text", "Hello there!"]);
+  assert.equal(api.model.requests.length, calls);
+});

@@ -54,12 +54,13 @@ export interface Turn {
 /**
  * Everything a new message does before the model is called: creates the
  * session if the id is new, stores the message (once per client message id)
- * and reads the history. Null when the id is another user's session.
+ * and reads the history. Null when the id is another user's session;
+ * "conflict" when the client message id is taken by a different message.
  */
 export async function beginTurn(
   tx: Tx,
   turn: { sessionId: string; content: string; clientMessageId: string | null },
-): Promise<Turn | null> {
+): Promise<Turn | "conflict" | null> {
   // Two statements sent together. A separate first statement, because the
   // second must see the new session (RLS checks the message's session).
   // Another user's id conflicts here and is then invisible to the second.
@@ -95,19 +96,19 @@ export async function beginTurn(
   await created;
   if (!row?.found) return null;
   if (row.user_message_id) return { userMessageId: row.user_message_id, history: row.history };
-  return await retriedTurn(tx, turn.sessionId, turn.clientMessageId!, row.history);
+  return await retriedTurn(tx, turn, row.history);
 }
 
 /** A send whose client message id is stored already: find it, and the reply that followed, if complete. */
 async function retriedTurn(
   tx: Tx,
-  sessionId: string,
-  clientMessageId: string,
+  turn: { sessionId: string; content: string; clientMessageId: string | null },
   history: PromptMessage[],
-): Promise<Turn> {
+): Promise<Turn | "conflict"> {
   const [row] = await tx<
     {
       id: string;
+      sent: string;
       reply_id: string | null;
       reply_role: string | null;
       content: string | null;
@@ -115,25 +116,26 @@ async function retriedTurn(
       finish_reason: Ending | null;
     }[]
   >`
-    select m.id, r.id as reply_id, r.role as reply_role, r.content, r.model, r.finish_reason
+    select m.id, m.content as sent, r.id as reply_id, r.role as reply_role, r.content, r.model, r.finish_reason
     from public.messages m
     left join lateral (
       select id, role, content, model, finish_reason from public.messages n
       where n.chat_session_id = m.chat_session_id and n.seq > m.seq
       order by n.seq limit 1
     ) r on true
-    where m.chat_session_id = ${sessionId} and m.client_message_id = ${clientMessageId}`;
-  const turn: Turn = { userMessageId: row!.id, history };
+    where m.chat_session_id = ${turn.sessionId} and m.client_message_id = ${turn.clientMessageId}`;
+  if (row!.sent !== turn.content) return "conflict";
+  const retried: Turn = { userMessageId: row!.id, history };
   const completed = ["stop", "length", "content_filter", "tool_calls"];
   if (row!.reply_role === "assistant" && completed.includes(row!.finish_reason ?? "")) {
-    turn.storedReply = {
+    retried.storedReply = {
       id: row!.reply_id!,
       content: row!.content!,
       model: row!.model ?? "",
       ending: row!.finish_reason!,
     };
   }
-  return turn;
+  return retried;
 }
 
 export async function saveReply(

@@ -58,3 +58,50 @@ export async function asCaller<T>(
     return result;
   }) as T;
 }
+
+/** SQLSTATEs and driver codes that mean the database is not there right now. */
+const unavailable = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "08000",
+  "08003",
+  "08006",
+]);
+
+export function errorCode(error: unknown): string | undefined {
+  if (error && typeof error === "object" && "code" in error) return String(error.code);
+  return undefined;
+}
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && unavailable.has(code);
+}
+
+/**
+ * Runs `work`, and again after a pause while the database is unavailable:
+ * for work that must not be lost to a brief outage (saving a streamed reply).
+ */
+export async function retryWhileUnavailable<T>(
+  work: () => Promise<T>,
+  delaysMs: number[] = [250, 500, 1000, 2000, 4000, 8000],
+): Promise<T> {
+  for (const delay of delaysMs) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+  return await work();
+}

@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
+import { errorCode, isDatabaseUnavailable } from "./database.ts";
 import { ModelError } from "./model.ts";
 
 /** An error the API answers with as it is. */
@@ -45,34 +46,6 @@ export function parseOr422<S extends z.ZodType>(
 }
 
 export const sessionNotFound = () => new ApiError(404, "Chat session not found");
-
-/** SQLSTATEs and driver codes that mean the database is not there right now. */
-const unavailable = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_DESTROYED",
-  "CONNECTION_ENDED",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "53300", // too_many_connections
-  "08000",
-  "08003",
-  "08006",
-]);
-
-function errorCode(error: unknown): string | undefined {
-  if (error && typeof error === "object" && "code" in error) return String(error.code);
-  return undefined;
-}
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = errorCode(error);
-  return code !== undefined && unavailable.has(code);
-}
 
 export function toResponse(error: unknown, c: Context, log: (m: string, e: unknown) => void) {
   if (error instanceof ApiError) {

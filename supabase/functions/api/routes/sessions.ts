@@ -12,7 +12,7 @@ import {
   saveReply,
   type Turn,
 } from "../chat_store.ts";
-import { asCaller } from "../database.ts";
+import { asCaller, retryWhileUnavailable } from "../database.ts";
 import { ApiError, parseOr422, sessionNotFound } from "../errors.ts";
 import { type Ending, ModelError, openReply, type ReplyChunk } from "../model.ts";
 import { relayReply } from "../reply_stream.ts";
@@ -77,6 +77,9 @@ export function sessionRoutes(deps: Deps) {
         }),
     );
     if (!turn) throw sessionNotFound();
+    if (turn === "conflict") {
+      throw new ApiError(409, "Another message with this id exists in this session; use a new id");
+    }
 
     const ids: ReplyIds = {
       sessionId: id,
