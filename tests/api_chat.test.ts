@@ -438,6 +438,9 @@ Deno.test("a message id reused for a different text gets 409 and stores nothing"
   }));
   assert.equal(status, 409);
   assert.match(body.detail, /Another message with this id/);
-  assert.deepEqual((await stored(api, session)).map((m) => m.content), ["First text", "Hello there!"]);
+  assert.deepEqual((await stored(api, session)).map((m) => m.content), [
+    "First text",
+    "Hello there!",
+  ]);
   assert.equal(api.model.requests.length, calls);
 });

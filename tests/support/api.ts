@@ -38,9 +38,9 @@ export interface TestApi {
 }
 
 export async function startTestApi(
-  opts: { env?: Partial<Env> } = {},
+  opts: { env?: Partial<Env>; db?: TestDatabase } = {},
 ): Promise<TestApi> {
-  const db = await createTestDatabase();
+  const db = opts.db ?? await createTestDatabase();
   const model = await startStandInModel({ script: () => ({ chunks: ["Hello", " there", "!"] }) });
   const key = await createSigningKey();
   const config = parseConfig({
@@ -65,7 +65,7 @@ export async function startTestApi(
       pending.add(work);
       work.finally(() => pending.delete(work));
     },
-    log: (message, error) => logs.push(`${message}: ${error}`),
+    log: (message, error) => logs.push(`${new Date().toISOString()} ${message}: ${error}`),
   });
   return {
     app,

@@ -87,12 +87,15 @@ export function sessionRoutes(deps: Deps) {
       assistantMessageId: turn.storedReply?.id ?? crypto.randomUUID(),
       model: turn.storedReply?.model || model,
     };
+    // a reply outlives a brief database outage: its save waits for the database to return
     const save = (content: string, ending: Ending) =>
-      asCaller(
-        sql,
-        claims,
-        (tx) =>
-          saveReply(tx, { id: ids.assistantMessageId, sessionId: id, content, model, ending }),
+      retryWhileUnavailable(() =>
+        asCaller(
+          sql,
+          claims,
+          (tx) =>
+            saveReply(tx, { id: ids.assistantMessageId, sessionId: id, content, model, ending }),
+        )
       );
     const upstream = new AbortController();
 
