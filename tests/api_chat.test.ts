@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { callChatApi } from "@ai-sdk/ui-utils";
 import { freePort } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
+import { recordFigure } from "./support/figures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
@@ -426,6 +427,11 @@ Deno.test("a model that goes silent: 504 before streaming, a stored 'timeout' af
     ["Started", "timeout"],
   ]);
   assert.equal(slow.model.openStreams, 0, "the silent upstream connections were closed");
+  recordFigure(
+    "Faults",
+    "model accepts, then never answers",
+    "504 JSON before streaming; recorded as timeout after",
+  );
 });
 
 Deno.test("a message id reused for a different text gets 409 and stores nothing", async () => {
