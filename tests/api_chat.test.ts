@@ -364,6 +364,11 @@ Deno.test("a model server that refuses connections gets 502", async () => {
     null,
     "model_error",
   ]);
+  recordFigure(
+    "Faults",
+    "model refuses connections",
+    "502 JSON, message kept, reply recorded as model_error",
+  );
 });
 
 Deno.test(
@@ -392,6 +397,11 @@ Deno.test(
           ],
         );
       }
+      recordFigure(
+        "Faults",
+        "model dies mid-stream",
+        "partial reply kept as model_error; data and sse say so in-stream",
+      );
     },
   ),
 );
