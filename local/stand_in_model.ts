@@ -63,6 +63,12 @@ export function startStandInModel(
     onListen: (addr) => ready.resolve(addr as Deno.NetAddr),
   }, async (req) => {
     const url = new URL(req.url);
+    if (req.method === "GET" && url.pathname.endsWith("/models")) {
+      return Response.json({
+        object: "list",
+        data: [{ id: OFFLINE_MODEL, object: "model", owned_by: "local" }],
+      });
+    }
     if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) {
       return Response.json({ error: { message: "not found" } }, { status: 404 });
     }
@@ -166,4 +172,29 @@ function streamReply(
       end();
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * Scripts chosen by the requested model's name, for a stand-in running in a
+ * process of its own (benchmarks): `chunks-N` streams N one-word chunks at
+ * once, `slow-N-MS` streams N chunks MS milliseconds apart; any other name
+ * gets the default reply.
+ */
+export function scriptByModelName(request: ChatRequest): Script {
+  const fast = request.model.match(/^chunks-(\d+)$/);
+  if (fast) return { chunks: Array.from({ length: Number(fast[1]) }, (_, i) => `w${i} `) };
+  const slow = request.model.match(/^slow-(\d+)-(\d+)$/);
+  if (slow) {
+    return {
+      chunks: Array.from({ length: Number(slow[1]) }, (_, i) => `w${i} `),
+      delayMs: Number(slow[2]),
+    };
+  }
+  return defaultReply(request);
+}
+
+if (import.meta.main) {
+  const port = Number(Deno.args[0] ?? 0);
+  const model = await startStandInModel({ port, script: scriptByModelName });
+  console.log(model.baseURL);
 }

@@ -1,0 +1,24 @@
+/**
+ * The baselines a benchmark compares the API with, each a process of its own:
+ *   deno run -A bench/baselines.ts hello <port>             a constant answer: the runtime's ceiling
+ *   deno run -A bench/baselines.ts floor <port> <db url>    one Postgres round trip per request: the database's floor
+ */
+import postgres from "postgres";
+
+const [kind, port, databaseUrl] = Deno.args;
+if (kind === "hello") {
+  Deno.serve(
+    { port: Number(port), hostname: "127.0.0.1", onListen: () => {} },
+    () => new Response("hello"),
+  );
+} else if (kind === "floor") {
+  // the same pool size and driver as the API
+  const sql = postgres(databaseUrl!, { max: 5, onnotice: () => {} });
+  Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen: () => {} }, async () => {
+    const [row] = await sql`select 1 as one`;
+    return Response.json(row);
+  });
+} else {
+  console.error("usage: baselines.ts hello|floor <port> [database url]");
+  Deno.exit(2);
+}

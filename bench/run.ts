@@ -1,0 +1,432 @@
+/**
+ * `deno task bench`: what the API costs on top of Postgres and the model,
+ * each figure measured in the same run as its baseline and reported as a
+ * ratio beside the absolute numbers; writes docs/benchmarks.md and
+ * docs/benchmarks-latency.svg. A benchmark, not a test: it never fails on speed.
+ *
+ *   deno run -A local/with_postgres.ts deno run -A bench/run.ts
+ */
+import { freePort } from "../local/database.ts";
+import { createSigningKey, jwksOf, signAccessToken } from "../local/signing_keys.ts";
+import { createTestDatabase } from "../tests/support/database.ts";
+import { signUp } from "../tests/support/fixtures.ts";
+import { latencyChart } from "./chart.ts";
+import {
+  autocannon,
+  type LoadResult,
+  median,
+  percentile,
+  residentBytes,
+  type Running,
+  spread,
+  startDenoServer,
+} from "./processes.ts";
+import { startRoundTripProxy } from "./round_trip_proxy.ts";
+
+const REPEATS = Number(Deno.env.get("BENCH_REPEATS") ?? 3);
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+const root = new URL("../", import.meta.url);
+const log = (line: string) => console.error(`[bench] ${line}`);
+const report: string[] = [];
+const section = (title: string, ...lines: string[]) => report.push(`## ${title}`, "", ...lines, "");
+
+// ---- the stack: a fresh database, a signing key, the stand-in model in its own process ----
+const db = await createTestDatabase();
+const key = await createSigningKey();
+const modelPort = freePort();
+const model = await startDenoServer(["-A", "local/stand_in_model.ts", String(modelPort)], {
+  port: modelPort,
+  probe: "/v1/models",
+});
+const modelUrl = `http://127.0.0.1:${modelPort}/v1`;
+const models = ["chunks-1", "chunks-20", "chunks-10000", "slow-200-50"];
+
+const owner = await signUp(db.admin, { email: "bench@example.com" });
+const token = await signAccessToken(key, { id: owner }, { expiresInSeconds: 24 * 3600 });
+const auth = { authorization: `Bearer ${token}` };
+// 20 sessions, one of which holds 50 messages
+const sessions = (await db.admin<{ id: string }[]>`
+  insert into public.chat_sessions (user_id, title)
+  select ${owner}, 'Session ' || g from generate_series(1, 20) g returning id`).map((r) => r.id);
+const historySession = sessions[0]!;
+await db.admin`
+  insert into public.messages (chat_session_id, role, content)
+  select ${historySession}, case when g % 2 = 1 then 'user' else 'assistant' end,
+         'Message number ' || g || ' ' || repeat('lorem ipsum ', 20)
+  from generate_series(1, 50) g`;
+
+function apiEnv(databaseUrl: string, poolMax = 5): Record<string, string> {
+  return {
+    SUPABASE_DB_URL: databaseUrl,
+    SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
+    OPENAI_API_KEY: "bench",
+    OPENAI_BASE_URL: modelUrl,
+    OPENAI_MODEL: "chunks-20",
+    OPENAI_MODELS: models.join(","),
+    OPENAI_MAX_RETRIES: "0",
+    DB_POOL_MAX: String(poolMax),
+  };
+}
+const apiArgs = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];
+const api = await startDenoServer(apiArgs, { env: apiEnv(db.url), probe: "/api/health" });
+const hello = await startDenoServer(["-A", "bench/baselines.ts", "hello", "{port}"], {
+  probe: "/",
+});
+const floor = await startDenoServer(["-A", "bench/baselines.ts", "floor", "{port}", db.url], {
+  probe: "/",
+});
+const running: Running[] = [model, api, hello, floor];
+
+async function post(base: string, session: string, content: string, modelName: string) {
+  const started = performance.now();
+  const response = await fetch(`${base}/api/sessions/${session}`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content }], model: modelName }),
+  });
+  const reader = response.body!.getReader();
+  let firstByte = NaN;
+  let bytes = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    if (Number.isNaN(firstByte)) firstByte = performance.now() - started;
+    bytes += r.value.length;
+  }
+  return { status: response.status, firstByte, total: performance.now() - started, bytes };
+}
+
+async function direct(modelName: string) {
+  const started = performance.now();
+  const response = await fetch(`${modelUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer bench" },
+    body: JSON.stringify({
+      model: modelName,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    }),
+  });
+  const reader = response.body!.getReader();
+  let firstByte = NaN;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    if (Number.isNaN(firstByte)) firstByte = performance.now() - started;
+  }
+  return { firstByte, total: performance.now() - started };
+}
+
+try {
+  // ---- 1. database round trips per request, counted at a proxy in front of Postgres ----
+  log("round trips");
+  const pg = new URL(db.url);
+  const proxy = startRoundTripProxy({ hostname: pg.hostname, port: Number(pg.port) });
+  const proxied = new URL(db.url);
+  proxied.port = String(proxy.port);
+  const counted = await startDenoServer(apiArgs, {
+    env: apiEnv(proxied.href, 1),
+    probe: "/api/health",
+  });
+  running.push(counted);
+  const other = await signUp(db.admin);
+  const otherAuth = { authorization: `Bearer ${await signAccessToken(key, { id: other })}` };
+  const victim = crypto.randomUUID();
+  const count = async (what: string, request: () => Promise<Response>, untilHeaders = false) => {
+    await new Promise((resolve) => setTimeout(resolve, 50)); // earlier background saves settle
+    const before = proxy.roundTrips;
+    const response = await request();
+    const atHeaders = proxy.roundTrips - before;
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return {
+      what,
+      status: response.status,
+      trips: untilHeaders ? atHeaders : proxy.roundTrips - before,
+      total: proxy.roundTrips - before,
+    };
+  };
+  const req = (method: string, path: string, body?: unknown, headers = otherAuth) => () =>
+    fetch(`${counted.url}${path}`, {
+      method,
+      headers: { ...headers, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const chatBody = { messages: [{ role: "user", content: "count me" }], model: "chunks-1" };
+  await req("GET", "/api/sessions")().then((r) => r.arrayBuffer()); // the pool's one connection is open
+  const trips = [
+    await count("GET /api/health", req("GET", "/api/health")),
+    await count("GET /api/sessions", req("GET", "/api/sessions")),
+    await count(
+      "POST /api/sessions/{id} (new session), before the model",
+      req("POST", `/api/sessions/${victim}`, chatBody),
+      true,
+    ),
+    await count(
+      "POST /api/sessions/{id} (existing session), before the model",
+      req("POST", `/api/sessions/${victim}`, chatBody),
+      true,
+    ),
+    await count("GET /api/sessions/{id}", req("GET", `/api/sessions/${victim}`)),
+    await count(
+      "PATCH /api/sessions/{id}/title",
+      req("PATCH", `/api/sessions/${victim}/title`, { title: "x" }),
+    ),
+    await count("DELETE /api/sessions/{id}", req("DELETE", `/api/sessions/${victim}`)),
+    await count("DELETE /api/empty-sessions", req("DELETE", "/api/empty-sessions")),
+  ];
+  section(
+    "1. Database round trips per request",
+    "Counted at a TCP proxy in front of Postgres (a round trip: the client speaks after the server answered),",
+    "one request at a time on a pool of one connection. Target: at most 4 for a POST's work before the model, and for each read.",
+    "",
+    "| request | status | round trips | with the reply's save |",
+    "| --- | --- | --- | --- |",
+    ...trips.map((t) => `| ${t.what} | ${t.status} | **${t.trips}** | ${t.total} |`),
+  );
+  await counted.stop();
+  proxy.close();
+
+  // ---- 2. throughput and latency of the read routes against the baselines ----
+  log("throughput and latency");
+  const targets: [string, string, Record<string, string>][] = [
+    ["hello", `${hello.url}/`, {}],
+    ["floor", `${floor.url}/`, {}],
+    ["GET /api/sessions (20 sessions)", `${api.url}/api/sessions`, auth],
+    ["GET /api/sessions/{id} (50 messages)", `${api.url}/api/sessions/${historySession}`, auth],
+  ];
+  const concurrencies = [1, 16, 64];
+  const load = new Map<string, LoadResult[]>();
+  for (const c of concurrencies) {
+    for (let r = 0; r < REPEATS; r++) {
+      for (const [name, url, headers] of targets) {
+        const result = await autocannon(url, { connections: c, seconds: SECONDS, headers });
+        if (result.errors || result.non2xx) {
+          log(`${name} c=${c}: ${result.errors} errors, ${result.non2xx} non-2xx`);
+        }
+        load.set(`${name}@${c}`, [...(load.get(`${name}@${c}`) ?? []), result]);
+      }
+    }
+  }
+  const rows: string[] = [];
+  for (const c of concurrencies) {
+    const floorRps = median(load.get(`floor@${c}`)!.map((r) => r.rps));
+    for (const [name] of targets) {
+      const results = load.get(`${name}@${c}`)!;
+      const rps = results.map((r) => r.rps);
+      rows.push(
+        `| ${name} | ${c} | ${spread(rps, 0)} | ${spread(results.map((r) => r.p50))} | ${
+          spread(results.map((r) => r.p99))
+        } | ${(median(rps) / floorRps).toFixed(2)} |`,
+      );
+    }
+  }
+  section(
+    "2. Throughput and latency of the read routes",
+    `autocannon 8 (npm, its own Node process), ${SECONDS} s per run, ${REPEATS} runs each, interleaved; min / **median** / max.`,
+    "Target: a read route at concurrency 16 reaches at least 40% of **floor** throughput (ratio ≥ 0.40).",
+    "",
+    "| target | concurrency | req/s | p50 ms | p99 ms | req/s ÷ floor |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...rows,
+    "",
+    "![p50 latency against concurrency](benchmarks-latency.svg)",
+  );
+  await Deno.writeTextFile(
+    new URL("docs/benchmarks-latency.svg", root),
+    latencyChart(
+      concurrencies,
+      targets.map(([name]) => ({
+        name,
+        p50: concurrencies.map((c) => median(load.get(`${name}@${c}`)!.map((r) => r.p50))),
+      })),
+    ),
+  );
+
+  // ---- 3. time to first byte added by a POST ----
+  log("time to first byte");
+  const ttfbRuns: { api: number[]; direct: number[] }[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const run = { api: [] as number[], direct: [] as number[] };
+    for (let i = 0; i < 200; i++) {
+      run.direct.push((await direct("chunks-20")).firstByte);
+      run.api.push((await post(api.url, crypto.randomUUID(), "first byte", "chunks-20")).firstByte);
+    }
+    ttfbRuns.push(run);
+  }
+  const added50 = ttfbRuns.map((r) => median(r.api) - median(r.direct));
+  const added99 = ttfbRuns.map((r) => percentile(r.api, 99) - percentile(r.direct, 99));
+  section(
+    "3. Time to first byte added by a POST",
+    "A first message to a new session (session created, message stored, history read, all committed) against the",
+    "stand-in asked **direct**ly for the same reply; 200 sequential requests per run; min / **median** / max over runs.",
+    "Target: median added under 3 ms on loopback.",
+    "",
+    "| | p50 ms | p99 ms |",
+    "| --- | --- | --- |",
+    `| direct (the stand-in model) | ${spread(ttfbRuns.map((r) => median(r.direct)), 2)} | ${
+      spread(ttfbRuns.map((r) => percentile(r.direct, 99)), 2)
+    } |`,
+    `| POST /api/sessions/{id} | ${spread(ttfbRuns.map((r) => median(r.api)), 2)} | ${
+      spread(ttfbRuns.map((r) => percentile(r.api, 99)), 2)
+    } |`,
+    `| **added by the API** | ${spread(added50, 2)} | ${spread(added99, 2)} |`,
+  );
+
+  // ---- 4. relay cost of a long reply ----
+  log("relay cost");
+  const relay = { api: [] as number[], direct: [] as number[] };
+  for (let r = 0; r < REPEATS + 2; r++) {
+    relay.direct.push((await direct("chunks-10000")).total);
+    const through = await post(api.url, crypto.randomUUID(), "long", "chunks-10000");
+    if (through.status !== 200) throw new Error(`relay run answered ${through.status}`);
+    relay.api.push(through.total);
+  }
+  section(
+    "4. Relay cost: a 10,000-chunk reply",
+    "Whole reply read through the API (text protocol, stored at the end) vs read **direct**ly from the stand-in.",
+    "Target: ratio under 1.25.",
+    "",
+    "| | total ms (min / **median** / max) |",
+    "| --- | --- |",
+    `| direct | ${spread(relay.direct)} |`,
+    `| through the API | ${spread(relay.api)} |`,
+    `| **ratio** | **${(median(relay.api) / median(relay.direct)).toFixed(2)}** |`,
+  );
+
+  // ---- 6. concurrent slow streams (before the bulk data, which only slows setup) ----
+  log("500 concurrent slow streams");
+  const streamUser = await signUp(db.admin);
+  const streamAuth = { authorization: `Bearer ${await signAccessToken(key, { id: streamUser })}` };
+  const before = residentBytes(api.pid);
+  let peak = before;
+  const sampler = setInterval(() => peak = Math.max(peak, residentBytes(api.pid)), 100);
+  const streamsStarted = performance.now();
+  const outcomes = await Promise.all(Array.from({ length: 500 }, async () => {
+    const response = await fetch(`${api.url}/api/sessions/${crypto.randomUUID()}`, {
+      method: "POST",
+      headers: { ...streamAuth, "content-type": "application/json" },
+      body: JSON.stringify({
+        messages: [{ role: "user", content: "slowly" }],
+        model: "slow-200-50",
+      }),
+    }).catch(() => undefined);
+    const text = await response?.text().catch(() => "");
+    return response?.status === 200 && text?.split(" ").filter(Boolean).length === 200;
+  }));
+  const streamSeconds = (performance.now() - streamsStarted) / 1000;
+  clearInterval(sampler);
+  const completed = outcomes.filter(Boolean).length;
+  section(
+    "6. Concurrent slow streams",
+    "500 POSTs at once, each reply 200 chunks 50 ms apart (10 s), one API process.",
+    "Target: zero failures.",
+    "",
+    "| figure | value |",
+    "| --- | --- |",
+    `| streams completed intact | **${completed} / 500** (failures: ${500 - completed}) |`,
+    `| wall time | ${streamSeconds.toFixed(1)} s (the replies alone take 10 s) |`,
+    `| API resident memory before / peak | ${(before / 2 ** 20).toFixed(0)} MiB / ${
+      (peak / 2 ** 20).toFixed(0)
+    } MiB |`,
+    `| memory per open stream | ${((peak - before) / 500 / 1024).toFixed(0)} KiB |`,
+  );
+
+  // ---- 5. isolation from other users' data ----
+  log("isolation: without other users' data");
+  const isolation = async () => ({
+    list: await repeatLoad(`${api.url}/api/sessions`),
+    history: await repeatLoad(`${api.url}/api/sessions/${historySession}`),
+  });
+  async function repeatLoad(url: string) {
+    const p50s: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      p50s.push((await autocannon(url, { connections: 1, seconds: SECONDS, headers: auth })).p50);
+    }
+    return p50s;
+  }
+  const empty = await isolation();
+  log("isolation: loading 1,000,000 messages of 1,000 other users");
+  await db
+    .admin`insert into auth.users (email) select 'bulk' || g || '@example.com' from generate_series(1, 1000) g`;
+  await db.admin`
+    insert into public.chat_sessions (user_id, title)
+    select u.id, 'Bulk ' || g from auth.users u cross join generate_series(1, 10) g where u.email like 'bulk%'`;
+  // the per-message trigger only moves updated_at; a bulk load sets it once afterwards
+  await db.admin`alter table public.messages disable trigger on_message_added`;
+  await db.admin`
+    insert into public.messages (chat_session_id, role, content)
+    select s.id, case when g % 2 = 1 then 'user' else 'assistant' end, 'Bulk message ' || g
+    from public.chat_sessions s cross join generate_series(1, 100) g where s.title like 'Bulk %'`;
+  await db.admin`alter table public.messages enable trigger on_message_added`;
+  await db.admin`vacuum analyze public.chat_sessions, public.messages`;
+  const [{ n }] = await db.admin<[{ n: number }]>`select count(*)::int as n from public.messages`;
+  const full = await isolation();
+  section(
+    "5. Isolation from other users' data",
+    `The caller's p50 latency (autocannon, concurrency 1) with no other users' rows, then with ${
+      n.toLocaleString("en")
+    } messages`,
+    "(1,000 other users × 10 sessions × 100 messages) in the tables. Target: ratio under 1.2.",
+    "",
+    "| route | p50 ms, none | p50 ms, 1M rows | ratio |",
+    "| --- | --- | --- | --- |",
+    `| GET /api/sessions | ${spread(empty.list, 2)} | ${spread(full.list, 2)} | **${
+      (median(full.list) / median(empty.list)).toFixed(2)
+    }** |`,
+    `| GET /api/sessions/{id} | ${spread(empty.history, 2)} | ${spread(full.history, 2)} | **${
+      (median(full.history) / median(empty.history)).toFixed(2)
+    }** |`,
+  );
+
+  // ---- 7. cold start ----
+  log("cold start");
+  const cold = { api: [] as number[], hello: [] as number[] };
+  for (let r = 0; r < REPEATS + 2; r++) {
+    const a = await startDenoServer(apiArgs, { env: apiEnv(db.url), probe: "/api/health" });
+    cold.api.push(a.startedInMs);
+    await a.stop();
+    const h = await startDenoServer(["-A", "bench/baselines.ts", "hello", "{port}"], {
+      probe: "/",
+    });
+    cold.hello.push(h.startedInMs);
+    await h.stop();
+  }
+  section(
+    "7. Cold start",
+    "Process start to the first 200 from `/api/health` (which queries the database) vs the **hello** server's first 200.",
+    "",
+    "| | ms (min / **median** / max) |",
+    "| --- | --- |",
+    `| hello | ${spread(cold.hello)} |`,
+    `| API | ${spread(cold.api)} |`,
+    `| **ratio** | **${(median(cold.api) / median(cold.hello)).toFixed(2)}** |`,
+  );
+} finally {
+  for (const process of running) await process.stop();
+}
+
+const cpu =
+  (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ??
+    "unknown";
+const [{ version }] = await db.admin<
+  [{ version: string }]
+>`select current_setting('server_version') as version`;
+const page = `# Benchmarks
+
+Generated by \`deno task bench\` on ${new Date().toISOString()}; do not edit by hand.
+Machine: ${navigator.hardwareConcurrency} cores (${cpu}), ${
+  (Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0)
+} GiB,
+Deno ${Deno.version.deno}, Postgres ${version} (embedded), everything on loopback. These machines are shared
+and noisy: every figure is measured in the same run as its baseline, and the ratio is the figure to trust.
+
+Baselines, started by the benchmark itself: **hello** (a bare \`Deno.serve\` returning a constant: the
+runtime's ceiling), **floor** (a bare \`Deno.serve\` doing one Postgres round trip per request with the same
+driver and pool size: the database's floor), **direct** (the stand-in model called without the API).
+
+${report.join("\n")}`;
+await Deno.writeTextFile(new URL("docs/benchmarks.md", root), page);
+await new Deno.Command(Deno.execPath(), {
+  args: ["fmt", "docs/benchmarks.md"],
+  cwd: root,
+  stderr: "null",
+}).output();
+log("wrote docs/benchmarks.md");
+Deno.exit(0);
