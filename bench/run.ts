@@ -330,17 +330,17 @@ try {
 
   // ---- 5. isolation from other users' data ----
   log("isolation: without other users' data");
-  const isolation = async () => ({
-    list: await repeatLoad(`${api.url}/api/sessions`),
-    history: await repeatLoad(`${api.url}/api/sessions/${historySession}`),
-  });
-  async function repeatLoad(url: string) {
+  const repeatLoad = async (url: string) => {
     const p50s: number[] = [];
     for (let r = 0; r < REPEATS; r++) {
       p50s.push((await autocannon(url, { connections: 1, seconds: SECONDS, headers: auth })).p50);
     }
     return p50s;
-  }
+  };
+  const isolation = async () => ({
+    list: await repeatLoad(`${api.url}/api/sessions`),
+    history: await repeatLoad(`${api.url}/api/sessions/${historySession}`),
+  });
   const empty = await isolation();
   log("isolation: loading 1,000,000 messages of 1,000 other users");
   await db

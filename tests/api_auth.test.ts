@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { createSigningKey, signAccessToken } from "../local/signing_keys.ts";
+import { createTokenVerifier } from "../supabase/functions/api/auth.ts";
 import { startTestApi } from "./support/api.ts";
 import { json, send } from "./support/http.ts";
 
@@ -214,4 +215,13 @@ Deno.test("CORS origins come from config: a listed origin is echoed, others are 
     (await preflight("https://evil.example.com")).headers.get("access-control-allow-origin"),
     null,
   );
+});
+
+Deno.test("a remembered token stops working when it expires", async () => {
+  const verify = createTokenVerifier({ keys: [api.key.publicJwk] }, { clockToleranceSeconds: 0 });
+  const token = await signAccessToken(api.key, { id: user.id }, { expiresInSeconds: 1 });
+  assert.equal((await verify(token)).sub, user.id);
+  assert.equal((await verify(token)).sub, user.id); // now from memory
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await assert.rejects(verify(token), /expired/);
 });

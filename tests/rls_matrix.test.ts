@@ -5,7 +5,12 @@
  * read back through the superuser connection afterwards.
  */
 import assert from "node:assert/strict";
-import { asCaller, type Claims, type Tx } from "../supabase/functions/api/database.ts";
+import {
+  asCaller,
+  type Claims,
+  queryAsCaller,
+  type Tx,
+} from "../supabase/functions/api/database.ts";
 import { createTestDatabase } from "./support/database.ts";
 import {
   addMessage,
@@ -222,4 +227,34 @@ Deno.test("asCaller runs as the caller's role with the caller's uid, and resets 
   });
   const [outside] = await db.admin`select current_user, auth.uid() as uid`;
   assert.deepEqual({ ...outside }, { current_user: "postgres", uid: null });
+});
+
+Deno.test("queryAsCaller runs one statement as the caller and commits it", async () => {
+  const user = await signUp(db.admin);
+  const rows = await queryAsCaller(
+    db.admin,
+    userClaims(user),
+    (tx) =>
+      tx`insert into public.chat_sessions (title) values ('one trip') returning user_id, current_user as role`,
+  );
+  assert.deepEqual([...rows].map((r) => ({ ...r })), [{ user_id: user, role: "authenticated" }]);
+  const [stored] = await db
+    .admin`select count(*)::int as n from public.chat_sessions where user_id = ${user}`;
+  assert.equal(stored!.n, 1);
+});
+
+Deno.test("queryAsCaller: a failing statement changes nothing and leaves the connection clean", async () => {
+  const user = await signUp(db.admin);
+  const other = await signUp(db.admin);
+  const state = await sqlState(() =>
+    queryAsCaller(
+      db.admin,
+      userClaims(user),
+      (tx) => tx`insert into public.chat_sessions (user_id, title) values (${other}, 'x')`,
+    )
+  );
+  assert.equal(state, "42501");
+  const [row] = await db.admin`select count(*)::int as n, current_user as role, auth.uid() as uid
+                               from public.chat_sessions where user_id in (${user}, ${other})`;
+  assert.deepEqual({ ...row }, { n: 0, role: "postgres", uid: null });
 });

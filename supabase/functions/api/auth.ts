@@ -13,6 +13,7 @@
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import * as jose from "jose";
+import { LRUCache } from "lru-cache";
 import type { Claims } from "./database.ts";
 
 export type UserClaims = Claims & { role: "authenticated"; sub: string };
@@ -21,14 +22,39 @@ export type TokenVerifier = (token: string) => Promise<UserClaims>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createTokenVerifier(jwks: { keys: Record<string, unknown>[] }): TokenVerifier {
+/**
+ * Verifies tokens, remembering the ones that passed until they expire: a
+ * client sends the same token with every request, and checking its
+ * signature is most of what a cheap request costs. Keyed by the whole token,
+ * signature included, so only a byte-identical token hits.
+ */
+export function createTokenVerifier(
+  jwks: { keys: Record<string, unknown>[] },
+  opts: { clockToleranceSeconds?: number } = {},
+): TokenVerifier {
+  const verified = new LRUCache<string, UserClaims>({ max: 10_000 });
+  const verify = createUncachedTokenVerifier(jwks, opts.clockToleranceSeconds ?? 5);
+  return async (token) => {
+    const known = verified.get(token);
+    if (known) return known;
+    const claims = await verify(token);
+    const ttl = (claims.exp as number) * 1000 - Date.now();
+    if (ttl > 0) verified.set(token, claims, { ttl });
+    return claims;
+  };
+}
+
+function createUncachedTokenVerifier(
+  jwks: { keys: Record<string, unknown>[] },
+  clockTolerance: number,
+): TokenVerifier {
   const keys = jwks.keys as jose.JWK[];
   const signingKeys = jose.createLocalJWKSet({ keys: keys.filter((k) => k.kty !== "oct") });
   const sharedSecrets = keys.filter((k) => k.kty === "oct");
   const options: jose.JWTVerifyOptions = {
     audience: "authenticated",
     requiredClaims: ["exp", "sub"],
-    clockTolerance: 5,
+    clockTolerance,
   };
 
   // HS256 only with a shared secret from the JWKS: never with a public key (algorithm confusion)

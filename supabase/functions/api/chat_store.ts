@@ -1,7 +1,8 @@
 /**
- * The queries behind the routes. Each takes a transaction opened by
- * `asCaller`, so RLS scopes every statement to the caller: none of them says
- * whose rows it wants.
+ * The queries behind the routes. Each runs in a transaction opened by
+ * `asCaller` or `queryAsCaller`, so RLS scopes every statement to the
+ * caller: none of them says whose rows it wants. Single statements are
+ * returned unsent, for `queryAsCaller` to send in one round trip.
  */
 import type { Tx } from "./database.ts";
 import type { Ending, PromptMessage } from "./model.ts";
@@ -25,20 +26,26 @@ export interface StoredMessage {
   created_at: string;
 }
 
-export function listSessions(tx: Tx): Promise<SessionSummary[]> {
+export function listSessions(tx: Tx) {
   return tx<SessionSummary[]>`
     select id, title, created_at, updated_at from public.chat_sessions
     order by updated_at desc, id desc`;
 }
 
-/** The session's messages in conversation order, or null when there is no such session of the caller's. */
-export async function readHistory(tx: Tx, sessionId: string): Promise<StoredMessage[] | null> {
-  const rows = await tx<(StoredMessage | { id: null })[]>`
+/** The session's messages in conversation order; no row at all when there is no such session of the caller's. */
+export function readHistory(tx: Tx, sessionId: string) {
+  return tx<(StoredMessage | { id: null })[]>`
     select m.id, s.id as chat_session_id, m.role, m.content, m.created_at
     from public.chat_sessions s
     left join public.messages m on m.chat_session_id = s.id
     where s.id = ${sessionId}
     order by m.seq`;
+}
+
+/** The messages of `readHistory`'s rows, or null when the session was not found. */
+export function messagesOf(
+  rows: readonly (StoredMessage | { id: null })[],
+): StoredMessage[] | null {
   if (rows.length === 0) return null;
   return rows.filter((row): row is StoredMessage => row.id !== null);
 }
@@ -66,8 +73,7 @@ export async function beginTurn(
   // Another user's id conflicts here and is then invisible to the second.
   const created = tx`insert into public.chat_sessions (id) values (${turn.sessionId})
                      on conflict (id) do nothing`.execute();
-  created.catch(() => {});
-  const [row] = await tx<
+  const stored = tx<
     { found: boolean; user_message_id: string | null; history: PromptMessage[] }[]
   >`
     with session as (
@@ -92,8 +98,12 @@ export async function beginTurn(
          -- a reply that failed before its first word says nothing to the model
          where not (role = 'assistant' and content = '')),
         '[]'
-      ) as history`;
-  await created;
+      ) as history`.execute();
+  // the first failure is the cause: the second statement then only reports an aborted transaction
+  const [creation, storing] = await Promise.allSettled([created, stored]);
+  if (creation.status === "rejected") throw creation.reason;
+  if (storing.status === "rejected") throw storing.reason;
+  const [row] = storing.value;
   if (!row?.found) return null;
   if (row.user_message_id) return { userMessageId: row.user_message_id, history: row.history };
   return await retriedTurn(tx, turn, row.history);
@@ -138,34 +148,27 @@ async function retriedTurn(
   return retried;
 }
 
-export async function saveReply(
+export function saveReply(
   tx: Tx,
   reply: { id: string; sessionId: string; content: string; model: string; ending: Ending },
-): Promise<void> {
-  await tx`
+) {
+  return tx`
     insert into public.messages (id, chat_session_id, role, content, model, finish_reason)
     values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},
             ${reply.ending})`;
 }
 
-export async function renameSession(
-  tx: Tx,
-  sessionId: string,
-  title: string,
-): Promise<Session | null> {
-  const [row] = await tx<Session[]>`
+export function renameSession(tx: Tx, sessionId: string, title: string) {
+  return tx<Session[]>`
     update public.chat_sessions set title = ${title} where id = ${sessionId}
     returning id, title, user_id, created_at, updated_at`;
-  return row ?? null;
 }
 
-export async function deleteSession(tx: Tx, sessionId: string): Promise<boolean> {
-  const result = await tx`delete from public.chat_sessions where id = ${sessionId}`;
-  return result.count > 0;
+export function deleteSession(tx: Tx, sessionId: string) {
+  return tx`delete from public.chat_sessions where id = ${sessionId}`;
 }
 
 /** RLS limits this to the caller's own sessions; their messages go with them. */
-export async function deleteAllSessions(tx: Tx): Promise<number> {
-  const result = await tx`delete from public.chat_sessions`;
-  return result.count;
+export function deleteAllSessions(tx: Tx) {
+  return tx`delete from public.chat_sessions`;
 }

@@ -7,7 +7,8 @@
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;
-export type Tx = postgres.TransactionSql;
+/** A connection reserved for one caller's transaction. */
+export type Tx = postgres.ReservedSql;
 
 /** Verified JWT claims. Only these two roles may ever be assumed from a token. */
 export type Claims = { role: "authenticated" | "anon"; sub?: string; [claim: string]: unknown };
@@ -34,29 +35,75 @@ export function connect(url: string, opts: { max?: number; prepare?: boolean } =
 }
 
 /**
- * Runs `work` as the caller. `request.jwt.claims` and `role` are
- * transaction-local, so nothing leaks to the next user of the connection.
+ * Runs `work` as the caller, in one transaction on a reserved connection.
+ * `request.jwt.claims` and `role` are transaction-local, so nothing leaks to
+ * the next user of the connection.
  */
 export async function asCaller<T>(
   sql: Sql,
   claims: Claims,
   work: (tx: Tx) => Promise<T>,
 ): Promise<T> {
+  return await inCallerTransaction(sql, claims, async (tx) => {
+    const result = await work(tx);
+    await tx`commit`;
+    return result;
+  });
+}
+
+/**
+ * Runs one statement as the caller. Its transaction opens, runs and commits
+ * in a single round trip: all four statements travel together, and should
+ * the statement fail, Postgres turns the commit into a rollback.
+ */
+export async function queryAsCaller<T extends readonly object[]>(
+  sql: Sql,
+  claims: Claims,
+  statement: (tx: Tx) => postgres.PendingQuery<T>,
+): Promise<postgres.RowList<T>> {
+  return await inCallerTransaction(sql, claims, async (tx) => {
+    const rows = statement(tx).execute();
+    const committed = tx`commit`.execute();
+    const [result] = await Promise.allSettled([rows, committed]);
+    await committed;
+    if (result.status === "rejected") throw result.reason;
+    return result.value;
+  });
+}
+
+/**
+ * Opens a transaction as the caller and hands it to `run`, which must end
+ * it. `begin` and the caller's identity are sent without waiting for their
+ * answers: they travel with the first statement of `run`, costing no round
+ * trip of their own; should they fail, that statement reports it.
+ */
+async function inCallerTransaction<T>(
+  sql: Sql,
+  claims: Claims,
+  run: (tx: Tx) => Promise<T>,
+): Promise<T> {
   if (claims.role !== "authenticated" && claims.role !== "anon") {
     // a type can be cast away; assuming any other role (service_role!) must be impossible
     throw new Error(`refusing to assume database role ${JSON.stringify(claims.role)}`);
   }
-  return await sql.begin(async (tx) => {
-    // Sent without waiting for its answer: it travels with the first query of
-    // `work` on the same connection, saving a round trip. Should it fail, the
-    // transaction is aborted and `work`'s own query reports it.
-    const claimsSet = tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-                                set_config('role', ${claims.role}, true)`.execute();
-    claimsSet.catch(() => {});
-    const result = await work(tx);
-    await claimsSet;
+  const tx = await sql.reserve();
+  const opened = Promise.all([
+    tx`begin`.execute(),
+    tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+              set_config('role', ${claims.role}, true)`.execute(),
+  ]);
+  opened.catch(() => {});
+  try {
+    const result = await run(tx);
+    await opened;
     return result;
-  }) as T;
+  } catch (error) {
+    await tx`rollback`.catch(() => {});
+    // when opening failed, the statements after it only report an aborted transaction
+    throw await opened.then(() => error, (openError) => openError);
+  } finally {
+    tx.release();
+  }
 }
 
 /** SQLSTATEs and driver codes that mean the database is not there right now. */

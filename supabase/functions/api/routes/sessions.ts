@@ -7,12 +7,13 @@ import {
   deleteAllSessions,
   deleteSession,
   listSessions,
+  messagesOf,
   readHistory,
   renameSession,
   saveReply,
   type Turn,
 } from "../chat_store.ts";
-import { asCaller, retryWhileUnavailable } from "../database.ts";
+import { asCaller, queryAsCaller, retryWhileUnavailable } from "../database.ts";
 import { ApiError, parseOr422, sessionNotFound } from "../errors.ts";
 import { type Ending, ModelError, openReply, type ReplyChunk } from "../model.ts";
 import { relayReply } from "../reply_stream.ts";
@@ -33,12 +34,14 @@ export function sessionRoutes(deps: Deps) {
     parseOr422(SessionPath, { session_id: param }, "path").session_id;
 
   app.get("/sessions", async (c) => {
-    return c.json(await asCaller(sql, c.var.claims, listSessions));
+    return c.json(await queryAsCaller(sql, c.var.claims, listSessions));
   });
 
   app.get("/sessions/:session_id", async (c) => {
     const id = sessionId(c.req.param("session_id"));
-    const messages = await asCaller(sql, c.var.claims, (tx) => readHistory(tx, id));
+    const messages = messagesOf(
+      await queryAsCaller(sql, c.var.claims, (tx) => readHistory(tx, id)),
+    );
     if (!messages) throw sessionNotFound();
     return c.json(messages);
   });
@@ -88,15 +91,16 @@ export function sessionRoutes(deps: Deps) {
       model: turn.storedReply?.model || model,
     };
     // a reply outlives a brief database outage: its save waits for the database to return
-    const save = (content: string, ending: Ending) =>
-      retryWhileUnavailable(() =>
-        asCaller(
+    const save = async (content: string, ending: Ending) => {
+      await retryWhileUnavailable(() =>
+        queryAsCaller(
           sql,
           claims,
           (tx) =>
             saveReply(tx, { id: ids.assistantMessageId, sessionId: id, content, model, ending }),
         )
       );
+    };
     const upstream = new AbortController();
 
     let chunks: AsyncIterator<ReplyChunk>;
@@ -146,20 +150,20 @@ export function sessionRoutes(deps: Deps) {
   app.patch("/sessions/:session_id/title", async (c) => {
     const id = sessionId(c.req.param("session_id"));
     const { title } = parseOr422(TitleBody, await readJson(c), "body");
-    const session = await asCaller(sql, c.var.claims, (tx) => renameSession(tx, id, title));
+    const [session] = await queryAsCaller(sql, c.var.claims, (tx) => renameSession(tx, id, title));
     if (!session) throw sessionNotFound();
     return c.json(session);
   });
 
   app.delete("/sessions/:session_id", async (c) => {
     const id = sessionId(c.req.param("session_id"));
-    const deleted = await asCaller(sql, c.var.claims, (tx) => deleteSession(tx, id));
-    if (!deleted) throw sessionNotFound();
+    const { count } = await queryAsCaller(sql, c.var.claims, (tx) => deleteSession(tx, id));
+    if (count === 0) throw sessionNotFound();
     return c.json({ detail: "Chat session and its messages have been deleted" });
   });
 
   app.delete("/empty-sessions", async (c) => {
-    await asCaller(sql, c.var.claims, deleteAllSessions);
+    await queryAsCaller(sql, c.var.claims, deleteAllSessions);
     return c.json({ detail: "All chat sessions and messages have been deleted" });
   });
 
