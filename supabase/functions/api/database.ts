@@ -28,10 +28,17 @@ export function connect(url: string, opts: { max?: number; prepare?: boolean } =
         to: 1184,
         from: [1184],
         serialize: (value: string) => value,
-        parse: (value: string) => value.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00"),
+        parse: isoTimestamp,
       },
     },
   });
+}
+
+/** "2026-11-25 09:38:39.123456+00" → "2026-11-25T09:38:39.123456+00:00" (string ops: it runs per value) */
+function isoTimestamp(value: string): string {
+  const iso = `${value.slice(0, 10)}T${value.slice(11)}`;
+  const sign = iso[iso.length - 3];
+  return sign === "+" || sign === "-" ? `${iso}:00` : iso;
 }
 
 /**

@@ -59,17 +59,21 @@ export async function openReply(
 ): Promise<AsyncIterator<ReplyChunk>> {
   const upstream = new AbortController();
   let timedOut = false;
+  // One timer that looks at when the model last spoke, rather than a new
+  // timer per chunk: replies can run to thousands of chunks.
+  let lastHeard = performance.now();
   let idle: ReturnType<typeof setTimeout> | undefined;
-  const stop = () => upstream.abort();
-  const arm = () => {
-    clearTimeout(idle);
+  const watch = (ms: number) => {
     idle = setTimeout(() => {
+      const silentFor = performance.now() - lastHeard;
+      if (silentFor < request.idleTimeoutMs) return watch(request.idleTimeoutMs - silentFor);
       timedOut = true;
       upstream.abort();
-    }, request.idleTimeoutMs);
+    }, ms);
   };
+  const stop = () => upstream.abort();
   request.signal.addEventListener("abort", stop, { once: true });
-  arm();
+  watch(request.idleTimeoutMs);
 
   async function* chunks(): AsyncGenerator<ReplyChunk> {
     try {
@@ -79,7 +83,7 @@ export async function openReply(
       );
       let finished = false;
       for await (const chunk of stream) {
-        arm();
+        lastHeard = performance.now();
         const choice = chunk.choices[0];
         if (!choice) continue;
         const text = choice.delta?.content ?? "";

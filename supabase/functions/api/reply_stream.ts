@@ -25,8 +25,22 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
 
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      // The first text of a burst leaves at once; what arrives in the same
+      // turn of the event loop (a model's chunks come in bursts) follows as
+      // one write on the next turn instead of a write per chunk.
+      let pending = "";
+      let window: ReturnType<typeof setTimeout> | undefined;
+      const flush = () => {
+        window = undefined;
+        if (!pending) return;
+        if (!clientGone) controller.enqueue(bytes.encode(pending));
+        pending = "";
+        window = setTimeout(flush, 0);
+      };
       const send = (text: string) => {
-        if (!clientGone && text) controller.enqueue(bytes.encode(text));
+        if (clientGone || !text) return;
+        pending += text;
+        if (!window) flush();
       };
       const run = async () => {
         let content = "";
@@ -62,7 +76,9 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
           outcome.error ??= "The reply could not be saved";
         }
         if (clientGone) return;
-        send(relay.encoder.end(relay.ids, outcome));
+        clearTimeout(window);
+        pending += relay.encoder.end(relay.ids, outcome);
+        if (pending) controller.enqueue(bytes.encode(pending));
         controller.close();
       };
       relay.waitUntil(run());
