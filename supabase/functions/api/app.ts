@@ -47,6 +47,7 @@ export function createApp(deps: Deps) {
         "x-user-message-id",
         "x-assistant-message-id",
         "retry-after",
+        "server-timing",
       ],
       maxAge: 86400,
     }),

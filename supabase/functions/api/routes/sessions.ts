@@ -69,6 +69,7 @@ export function sessionRoutes(deps: Deps) {
     }
 
     // committed before the model is called: nothing the user sent is lost
+    const timing = new ServerTiming();
     const turn = await asCaller(
       sql,
       claims,
@@ -79,6 +80,7 @@ export function sessionRoutes(deps: Deps) {
           clientMessageId: message.id ?? null,
         }),
     );
+    timing.lap("db", "store the message, read the history");
     if (!turn) throw sessionNotFound();
     if (turn === "conflict") {
       throw new ApiError(409, "Another message with this id exists in this session; use a new id");
@@ -117,6 +119,7 @@ export function sessionRoutes(deps: Deps) {
           signal: upstream.signal,
           idleTimeoutMs: config.model.timeoutMs,
         });
+        timing.lap("model", "the model's first words");
       } catch (error) {
         if (error instanceof ModelError) {
           // the failed reply is recorded too, so the history says what happened
@@ -143,6 +146,7 @@ export function sessionRoutes(deps: Deps) {
         "x-chat-session-id": ids.sessionId,
         "x-user-message-id": ids.userMessageId,
         "x-assistant-message-id": ids.assistantMessageId,
+        "server-timing": timing.header(),
       },
     );
   });
@@ -168,6 +172,20 @@ export function sessionRoutes(deps: Deps) {
   });
 
   return app;
+}
+
+/** Where the time before the first byte went, for the Server-Timing header (and the benchmark). */
+class ServerTiming {
+  #last = performance.now();
+  #entries: string[] = [];
+  lap(name: string, description: string) {
+    const now = performance.now();
+    this.#entries.push(`${name};desc="${description}";dur=${(now - this.#last).toFixed(2)}`);
+    this.#last = now;
+  }
+  header(): string {
+    return this.#entries.join(", ");
+  }
 }
 
 function chooseProtocol(
