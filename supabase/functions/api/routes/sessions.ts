@@ -80,7 +80,7 @@ export function sessionRoutes(deps: Deps) {
           clientMessageId: message.id ?? null,
         }),
     );
-    timing.lap("db", "store the message, read the history");
+    timing.lap("db", "store the message and read the history");
     if (!turn) throw sessionNotFound();
     if (turn === "conflict") {
       throw new ApiError(409, "Another message with this id exists in this session; use a new id");
