@@ -65,6 +65,8 @@ function apiEnv(databaseUrl: string, poolMax = 5): Record<string, string> {
     OPENAI_MODELS: models.join(","),
     OPENAI_MAX_RETRIES: "0",
     DB_POOL_MAX: String(poolMax),
+    // measured: the reply's path; a title request per new session would run beside it
+    TITLE_GENERATION: "false",
   };
 }
 const apiArgs = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];
@@ -202,7 +204,7 @@ try {
     ),
     await twice(
       "DELETE /api/sessions/{id}",
-      () => req("DELETE", `/api/sessions/${crypto.randomUUID()}`),
+      () => req("DELETE", `/api/sessions/${doomed.pop()}`),
     ),
     await twice("DELETE /api/empty-sessions", () => req("DELETE", "/api/empty-sessions")),
   ];

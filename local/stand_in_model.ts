@@ -43,6 +43,8 @@ export const OFFLINE_MODEL = "offline-stand-in";
 /** A deterministic reply that quotes the question, so a reader can tell it is not a real model. */
 export function defaultReply(request: ChatRequest): Script {
   const question = request.messages.findLast((m) => m.role === "user")?.content ?? "";
+  // asked for a title (not streamed): the question's first words
+  if (!request.stream) return { chunks: [question.split(/\s+/).slice(0, 5).join(" ")] };
   const quoted = question.length > 60 ? `${question.slice(0, 57)}...` : question;
   const text = `This is the offline stand-in model (no OPENAI_API_KEY is set). ` +
     `You said: "${quoted}". It answers every message the same way, word by word.`;
@@ -81,6 +83,7 @@ export function startStandInModel(
         { status: script.status },
       );
     }
+    if (!request.stream) return await completeReply(request, script);
     return new Response(streamReply(request, script, state), {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
     });
@@ -102,6 +105,37 @@ export function startStandInModel(
   }));
 }
 
+/** A whole (non-streamed) completion, as the titles are asked for. */
+async function completeReply(request: ChatRequest, script: Script): Promise<Response> {
+  if (script.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
+  const chunks = script.chunks ?? [];
+  return Response.json({
+    id: `chatcmpl-${crypto.randomUUID()}`,
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: chunks.join("") },
+      finish_reason: script.finishReason ?? "stop",
+    }],
+    usage: usageOf(request, chunks),
+  });
+}
+
+/** Token counts in the shape OpenAI reports them: words stand in for tokens. */
+function usageOf(request: ChatRequest, chunks: string[]) {
+  const prompt = request.messages.reduce(
+    (n, m) => n + m.content.split(/\s+/).filter(Boolean).length,
+    0,
+  );
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: chunks.length,
+    total_tokens: prompt + chunks.length,
+  };
+}
+
 function streamReply(
   request: ChatRequest,
   script: Script,
@@ -116,14 +150,6 @@ function streamReply(
   const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
     event([{ index: 0, delta, finish_reason: finishReason }]);
   const chunks = script.chunks ?? [];
-  const usage = () => {
-    const prompt = request.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
-    return {
-      prompt_tokens: prompt,
-      completion_tokens: chunks.length,
-      total_tokens: prompt + chunks.length,
-    };
-  };
 
   // Pull-based: each step is written only once the previous one was taken,
   // so a fault happens after exactly `fault.after` chunks reached the wire.
@@ -160,7 +186,9 @@ function streamReply(
         return controller.enqueue(chunk({ content: chunks[step++] }));
       }
       controller.enqueue(chunk({}, script.finishReason ?? "stop"));
-      if (request.stream_options?.include_usage) controller.enqueue(event([], { usage: usage() }));
+      if (request.stream_options?.include_usage) {
+        controller.enqueue(event([], { usage: usageOf(request, chunks) }));
+      }
       controller.enqueue(bytes.encode("data: [DONE]\n\n"));
       end();
       controller.close();

@@ -261,8 +261,9 @@ Deno.test(
         `0:"Line one\\nLine \\"two\\"\\r\\n"\n` +
         `0:"\\ttab, backslash \\\\ and ünïcødé "\n` +
         `0:"🙂 עברית"\n` +
-        `e:{"finishReason":"stop","isContinued":false}\n` +
-        `d:{"finishReason":"stop"}\n`,
+        // usage as the model reported it (the stand-in counts words: 5 + 1 in the prompt, 3 chunks)
+        `e:{"finishReason":"stop","usage":{"promptTokens":6,"completionTokens":3},"isContinued":false}\n` +
+        `d:{"finishReason":"stop","usage":{"promptTokens":6,"completionTokens":3}}\n`,
     );
   }),
 );
@@ -283,7 +284,7 @@ Deno.test(
         `event: delta\ndata: {"content":"Line one\\nLine \\"two\\"\\r\\n"}\n\n` +
         `event: delta\ndata: {"content":"\\ttab, backslash \\\\ and ünïcødé "}\n\n` +
         `event: delta\ndata: {"content":"🙂 עברית"}\n\n` +
-        `event: done\ndata: {${ids},"finish_reason":"stop"}\n\n`,
+        `event: done\ndata: {${ids},"finish_reason":"stop","usage":{"prompt_tokens":6,"completion_tokens":3}}\n\n`,
     );
   }),
 );
@@ -306,7 +307,7 @@ Deno.test("the AI SDK's own client (callChatApi, streamProtocol 'data') reads th
   const api = await startTestApi({ env: { STREAM_PROTOCOL: "data" } });
   const user = await api.user();
   const session = crypto.randomUUID();
-  let finished: { content: string; finishReason: string } | undefined;
+  let finished: { content: string; finishReason: string; completionTokens: number } | undefined;
   await callChatApi({
     api: `http://api.test/api/sessions/${session}`,
     body: { messages: [{ id: "m1", role: "user", content: "Hi" }] },
@@ -317,7 +318,12 @@ Deno.test("the AI SDK's own client (callChatApi, streamProtocol 'data') reads th
     restoreMessagesOnFailure: () => {},
     onResponse: undefined,
     onUpdate: () => {},
-    onFinish: (message, { finishReason }) => finished = { content: message.content, finishReason },
+    onFinish: (message, { finishReason, usage }) =>
+      finished = {
+        content: message.content,
+        finishReason,
+        completionTokens: usage.completionTokens,
+      },
     onToolCall: undefined,
     generateId: () => crypto.randomUUID(),
     fetch: (input, init) => Promise.resolve(api.app.request(String(input), init)),
@@ -325,7 +331,11 @@ Deno.test("the AI SDK's own client (callChatApi, streamProtocol 'data') reads th
     requestType: "generate",
   });
   await api.idle();
-  assert.deepEqual(finished, { content: "Hello there!", finishReason: "stop" });
+  assert.deepEqual(finished, {
+    content: "Hello there!",
+    finishReason: "stop",
+    completionTokens: 3,
+  });
 });
 
 Deno.test(
@@ -411,7 +421,7 @@ Deno.test(
   withScript(() => ({ chunks: ["Trunc"], finishReason: "length" }), async () => {
     const session = crypto.randomUUID();
     const reply = await chat(api, await api.user(), session, "Long story", { protocol: "data" });
-    assert.match(reply.body, /d:\{"finishReason":"length"\}\n$/);
+    assert.match(reply.body, /d:\{"finishReason":"length","usage":\{[^}]*\}\}\n$/);
     assert.equal((await stored(api, session))[1]!.finish_reason, "length");
   }),
 );

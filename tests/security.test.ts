@@ -75,7 +75,10 @@ Deno.test("mass assignment: a rename cannot move, re-date or re-id a session", a
   assert.equal(status, 200);
   assert.equal(body.user_id, me.id);
   const [after] = await api.db.admin`select * from public.chat_sessions where id = ${session}`;
-  assert.deepEqual({ ...after, title: before!.title }, { ...before });
+  assert.deepEqual({ ...after, title: before!.title, title_set_by: before!.title_set_by }, {
+    ...before,
+  });
+  assert.equal(after!.title_set_by, "user");
   assert.equal(after!.title, "Renamed");
 });
 

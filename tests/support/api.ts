@@ -52,6 +52,8 @@ export async function startTestApi(
     OPENAI_MODELS: "other-model",
     OPENAI_MAX_RETRIES: "0",
     OPENAI_TIMEOUT_MS: "2000",
+    // on where a test is about titles: a background title request would race the bytes other tests compare
+    TITLE_GENERATION: "false",
     ...opts.env,
   } as Record<string, string>);
   const pending = new Set<Promise<unknown>>();

@@ -5,13 +5,16 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import type { TokenVerifier } from "./auth.ts";
+import { requireUser, type TokenVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { createCursors, type Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import type { ModelClient } from "./model.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { messageRoutes } from "./routes/messages.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
+import { usageRoutes } from "./routes/usage.ts";
 
 export interface Deps {
   config: Config;
@@ -23,6 +26,9 @@ export interface Deps {
   log: (message: string, error?: unknown) => void;
 }
 
+/** What the routes get: the dependencies, and what is built from them once. */
+export type RouteDeps = Deps & { cursors: Cursors };
+
 /** Methods each path answers; any other method gets 405 with `Allow`. */
 const allowed: Record<string, string> = {
   "/health": "GET",
@@ -30,6 +36,7 @@ const allowed: Record<string, string> = {
   "/sessions/:session_id": "GET, POST, DELETE",
   "/sessions/:session_id/title": "PATCH",
   "/empty-sessions": "DELETE",
+  "/usage": "GET",
 };
 
 export function createApp(deps: Deps) {
@@ -62,8 +69,16 @@ export function createApp(deps: Deps) {
     }),
   );
 
-  app.route("/health", healthRoutes(deps));
-  app.route("/", sessionRoutes(deps));
+  const routeDeps: RouteDeps = { ...deps, cursors: createCursors(deps.config.cursorSecret) };
+  app.route("/health", healthRoutes(routeDeps));
+  // by path, not "*": the routers are mounted at the root, where "*" would also cover /api/health
+  const signedIn = requireUser(deps.verifyToken);
+  for (const path of ["/sessions", "/sessions/*", "/empty-sessions", "/usage"]) {
+    app.use(path, signedIn);
+  }
+  app.route("/", sessionRoutes(routeDeps));
+  app.route("/", messageRoutes(routeDeps));
+  app.route("/", usageRoutes(routeDeps));
   for (const [path, methods] of Object.entries(allowed)) {
     app.all(path, () => {
       throw new ApiError(405, "Method not allowed", { allow: methods });

@@ -5,7 +5,7 @@
  * returned unsent, for `queryAsCaller` to send in one round trip.
  */
 import type { Tx } from "./database.ts";
-import type { Ending, PromptMessage } from "./model.ts";
+import type { Ending, PromptMessage, Usage } from "./model.ts";
 
 export interface SessionSummary {
   id: string;
@@ -32,6 +32,20 @@ export function listSessions(tx: Tx) {
     order by updated_at desc, id desc`;
 }
 
+/** Where a page of sessions ends: the last session's sort key. */
+export type SessionPosition = [updatedAt: string, id: string];
+
+/** A page of sessions after `before` (one more than `limit`, to tell whether another page follows). */
+export function listSessionsPage(tx: Tx, limit: number, before: SessionPosition | null) {
+  const after = before
+    ? tx`where (updated_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)`
+    : tx``;
+  return tx<SessionSummary[]>`
+    select id, title, created_at, updated_at from public.chat_sessions ${after}
+    order by updated_at desc, id desc
+    limit ${limit + 1}`;
+}
+
 /** The session's messages in conversation order; no row at all when there is no such session of the caller's. */
 export function readHistory(tx: Tx, sessionId: string) {
   return tx<(StoredMessage | { id: null })[]>`
@@ -50,12 +64,32 @@ export function messagesOf(
   return rows.filter((row): row is StoredMessage => row.id !== null);
 }
 
+/**
+ * A page of a session's messages: the newest ones before message number
+ * `before`, newest first (one more than `limit`). No row at all when there is
+ * no such session of the caller's; one row with null fields when it has none.
+ */
+export function readHistoryPage(tx: Tx, sessionId: string, limit: number, before: number | null) {
+  const older = before === null ? tx`` : tx`and seq < ${before}`;
+  return tx<((StoredMessage & { seq: string }) | { id: null })[]>`
+    select m.id, s.id as chat_session_id, m.role, m.content, m.created_at, m.seq
+    from public.chat_sessions s
+    left join lateral (
+      select id, role, content, created_at, seq from public.messages
+      where chat_session_id = s.id ${older}
+      order by seq desc limit ${limit + 1}
+    ) m on true
+    where s.id = ${sessionId}`;
+}
+
 export interface Turn {
   userMessageId: string;
-  /** the stored conversation, oldest first, including the new message */
+  /** the newest stored messages (at most `historyLimit` before the new one), oldest first, the new message last */
   history: PromptMessage[];
+  /** the session's title is still the one it was created with */
+  untitled: boolean;
   /** a completed reply to this very message exists already (a retried send) */
-  storedReply?: { id: string; content: string; model: string; ending: Ending };
+  storedReply?: { id: string; content: string; model: string; ending: Ending; usage?: Usage };
 }
 
 /**
@@ -66,7 +100,12 @@ export interface Turn {
  */
 export async function beginTurn(
   tx: Tx,
-  turn: { sessionId: string; content: string; clientMessageId: string | null },
+  turn: {
+    sessionId: string;
+    content: string;
+    clientMessageId: string | null;
+    historyLimit: number;
+  },
 ): Promise<Turn | "conflict" | null> {
   // Two statements sent together. A separate first statement, because the
   // second must see the new session (RLS checks the message's session).
@@ -74,23 +113,31 @@ export async function beginTurn(
   const created = tx`insert into public.chat_sessions (id) values (${turn.sessionId})
                      on conflict (id) do nothing`.execute();
   const stored = tx<
-    { found: boolean; user_message_id: string | null; history: PromptMessage[] }[]
+    {
+      found: boolean;
+      untitled: boolean;
+      user_message_id: string | null;
+      history: PromptMessage[];
+    }[]
   >`
     with session as (
-      select id from public.chat_sessions where id = ${turn.sessionId}
+      select id, title_set_by from public.chat_sessions where id = ${turn.sessionId}
     ), inserted as (
       insert into public.messages (chat_session_id, role, content, client_message_id)
       select id, 'user', ${turn.content}, ${turn.clientMessageId} from session
       on conflict (chat_session_id, client_message_id) do nothing
       returning seq, role, content, id
     ), conversation as (
-      select seq, role, content from public.messages
-      where chat_session_id = (select id from session)
+      -- only the newest messages: no more than could fit the model's budget
+      (select seq, role, content from public.messages
+       where chat_session_id = (select id from session)
+       order by seq desc limit ${turn.historyLimit})
       union all
       select seq, role, content from inserted
     )
     select
       exists (select 1 from session) as found,
+      coalesce((select title_set_by = 'default' from session), false) as untitled,
       (select id from inserted) as user_message_id,
       coalesce(
         (select json_agg(json_build_object('role', role, 'content', content) order by seq)
@@ -105,8 +152,10 @@ export async function beginTurn(
   if (storing.status === "rejected") throw storing.reason;
   const [row] = storing.value;
   if (!row?.found) return null;
-  if (row.user_message_id) return { userMessageId: row.user_message_id, history: row.history };
-  return await retriedTurn(tx, turn, row.history);
+  if (row.user_message_id) {
+    return { userMessageId: row.user_message_id, history: row.history, untitled: row.untitled };
+  }
+  return await retriedTurn(tx, turn, row.history, row.untitled);
 }
 
 /** A send whose client message id is stored already: find it, and the reply that followed, if complete. */
@@ -114,6 +163,7 @@ async function retriedTurn(
   tx: Tx,
   turn: { sessionId: string; content: string; clientMessageId: string | null },
   history: PromptMessage[],
+  untitled: boolean,
 ): Promise<Turn | "conflict"> {
   const [row] = await tx<
     {
@@ -124,18 +174,22 @@ async function retriedTurn(
       content: string | null;
       model: string | null;
       finish_reason: Ending | null;
+      prompt_tokens: number | null;
+      completion_tokens: number | null;
     }[]
   >`
-    select m.id, m.content as sent, r.id as reply_id, r.role as reply_role, r.content, r.model, r.finish_reason
+    select m.id, m.content as sent, r.id as reply_id, r.role as reply_role, r.content, r.model,
+           r.finish_reason, r.prompt_tokens, r.completion_tokens
     from public.messages m
     left join lateral (
-      select id, role, content, model, finish_reason from public.messages n
+      select id, role, content, model, finish_reason, prompt_tokens, completion_tokens
+      from public.messages n
       where n.chat_session_id = m.chat_session_id and n.seq > m.seq
       order by n.seq limit 1
     ) r on true
     where m.chat_session_id = ${turn.sessionId} and m.client_message_id = ${turn.clientMessageId}`;
   if (row!.sent !== turn.content) return "conflict";
-  const retried: Turn = { userMessageId: row!.id, history };
+  const retried: Turn = { userMessageId: row!.id, history, untitled };
   const completed = ["stop", "length", "content_filter", "tool_calls"];
   if (row!.reply_role === "assistant" && completed.includes(row!.finish_reason ?? "")) {
     retried.storedReply = {
@@ -143,6 +197,9 @@ async function retriedTurn(
       content: row!.content!,
       model: row!.model ?? "",
       ending: row!.finish_reason!,
+      usage: row!.prompt_tokens === null || row!.completion_tokens === null
+        ? undefined
+        : { promptTokens: row!.prompt_tokens, completionTokens: row!.completion_tokens },
     };
   }
   return retried;
@@ -150,18 +207,35 @@ async function retriedTurn(
 
 export function saveReply(
   tx: Tx,
-  reply: { id: string; sessionId: string; content: string; model: string; ending: Ending },
+  reply: {
+    id: string;
+    sessionId: string;
+    content: string;
+    model: string;
+    ending: Ending;
+    usage: Usage | undefined;
+  },
 ) {
   return tx`
-    insert into public.messages (id, chat_session_id, role, content, model, finish_reason)
+    insert into public.messages
+      (id, chat_session_id, role, content, model, finish_reason, prompt_tokens, completion_tokens)
     values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},
-            ${reply.ending})`;
+            ${reply.ending}, ${reply.usage?.promptTokens ?? null}, ${
+    reply.usage?.completionTokens ?? null
+  })`;
 }
 
 export function renameSession(tx: Tx, sessionId: string, title: string) {
   return tx<Session[]>`
-    update public.chat_sessions set title = ${title} where id = ${sessionId}
+    update public.chat_sessions set title = ${title}, title_set_by = 'user' where id = ${sessionId}
     returning id, title, user_id, created_at, updated_at`;
+}
+
+/** A generated title, stored only while the session still has the title it was created with. */
+export function setGeneratedTitle(tx: Tx, sessionId: string, title: string) {
+  return tx`
+    update public.chat_sessions set title = ${title}, title_set_by = 'model'
+    where id = ${sessionId} and title_set_by = 'default'`;
 }
 
 export function deleteSession(tx: Tx, sessionId: string) {
@@ -171,4 +245,28 @@ export function deleteSession(tx: Tx, sessionId: string) {
 /** RLS limits this to the caller's own sessions; their messages go with them. */
 export function deleteAllSessions(tx: Tx) {
   return tx`delete from public.chat_sessions`;
+}
+
+export interface UsageRow {
+  day: string;
+  model: string | null;
+  replies: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/** The caller's replies and tokens per UTC day and model, from one day to another (both included). */
+export function usageByDay(tx: Tx, from: string, to: string) {
+  // through the caller's sessions, so the work grows with their data, not everyone's
+  return tx<UsageRow[]>`
+    select to_char(m.created_at at time zone 'utc', 'YYYY-MM-DD') as day, m.model,
+           count(*)::int as replies,
+           coalesce(sum(m.prompt_tokens), 0)::int as prompt_tokens,
+           coalesce(sum(m.completion_tokens), 0)::int as completion_tokens
+    from public.chat_sessions s
+    join public.messages m on m.chat_session_id = s.id
+    where m.role = 'assistant'
+      and m.created_at >= ${from}::date and m.created_at < ${to}::date + 1
+    group by 1, 2
+    order by 1, 2`;
 }

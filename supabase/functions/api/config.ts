@@ -24,6 +24,16 @@ const Env = z.object({
   OPENAI_TIMEOUT_MS: int(1).default(60_000),
   OPENAI_MAX_RETRIES: int(0).default(2),
   SYSTEM_PROMPT: z.string().min(1).default("You are a helpful assistant."),
+  /** tokens of history (system prompt included) sent to the model, by default and per model */
+  HISTORY_TOKEN_BUDGET: int(100).default(16_000),
+  HISTORY_TOKEN_BUDGETS: list.default([]).pipe(
+    z.array(z.string().regex(/^[^=]+=\d+$/, "expected model=tokens")),
+  ),
+  /** a short title written by the model after a session's first message */
+  TITLE_GENERATION: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  TITLE_MODEL: z.string().min(1).optional(),
+  /** signs page cursors; defaults to a key derived from SUPABASE_DB_URL (secret and the same on every instance) */
+  CURSOR_SECRET: z.string().min(16).optional(),
   /** the reply protocol when a request names none: text | data | sse */
   STREAM_PROTOCOL: z.enum(["text", "data", "sse"]).default("text"),
   /** `*`, or a comma-separated list of allowed origins */
@@ -47,7 +57,10 @@ export interface Config {
     timeoutMs: number;
     maxRetries: number;
     systemPrompt: string;
+    historyBudget: (model: string) => number;
+    titles: { enabled: boolean; model: string };
   };
+  cursorSecret: string;
   streamProtocol: "text" | "data" | "sse";
   corsOrigins: string[];
   maxBodyBytes: number;
@@ -76,7 +89,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       timeoutMs: e.OPENAI_TIMEOUT_MS,
       maxRetries: e.OPENAI_MAX_RETRIES,
       systemPrompt: e.SYSTEM_PROMPT,
+      historyBudget: budgets(e.HISTORY_TOKEN_BUDGET, e.HISTORY_TOKEN_BUDGETS),
+      titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },
     },
+    cursorSecret: e.CURSOR_SECRET ?? e.SUPABASE_DB_URL,
     streamProtocol: e.STREAM_PROTOCOL,
     corsOrigins: e.CORS_ORIGINS,
     maxBodyBytes: e.MAX_BODY_BYTES,
@@ -95,4 +111,12 @@ function parseJwks(text: string): Config["jwks"] {
   } catch {
     throw new ConfigError('SUPABASE_JWKS: expected a JSON Web Key Set, {"keys": [...]}');
   }
+}
+
+function budgets(fallback: number, perModel: string[]): (model: string) => number {
+  const table = new Map(perModel.map((entry) => {
+    const at = entry.lastIndexOf("=");
+    return [entry.slice(0, at).trim(), Number(entry.slice(at + 1))] as const;
+  }));
+  return (model) => table.get(model) ?? fallback;
 }

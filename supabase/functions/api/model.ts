@@ -31,9 +31,16 @@ export type Ending =
   | "model_error"
   | "timeout";
 
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
 export interface ReplyChunk {
   text: string;
   finishReason?: Ending;
+  /** what the reply cost, as the model reports it at the end */
+  usage?: Usage;
 }
 
 /** The model failed; `ending` says how, `status` what the API answers when nothing was streamed yet. */
@@ -78,12 +85,24 @@ export async function openReply(
   async function* chunks(): AsyncGenerator<ReplyChunk> {
     try {
       const stream = await client.chat.completions.create(
-        { model: request.model, messages: request.messages, stream: true },
+        {
+          model: request.model,
+          messages: request.messages,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
         { signal: upstream.signal },
       );
       let finished = false;
       for await (const chunk of stream) {
         lastHeard = performance.now();
+        if (chunk.usage) {
+          const usage = {
+            promptTokens: chunk.usage.prompt_tokens,
+            completionTokens: chunk.usage.completion_tokens,
+          };
+          yield { text: "", usage };
+        }
         const choice = chunk.choices[0];
         if (!choice) continue;
         const text = choice.delta?.content ?? "";
@@ -136,4 +155,41 @@ function describe(error: unknown, timedOut: boolean): ModelError {
     return new ModelError("model_error", 502, "The model could not be reached");
   }
   return new ModelError("model_error", 502, "The model's reply broke off");
+}
+
+const TITLE_PROMPT =
+  "Write a title for the conversation that starts with the user's message below: " +
+  "2 to 6 words, in the language of that message, no quotes, no final punctuation. " +
+  "Answer with the title only.";
+
+/** A short title for a conversation, from its first message; throws when the model gives none. */
+export async function generateTitle(
+  client: ModelClient,
+  request: { model: string; firstMessage: string; timeoutMs: number },
+): Promise<string> {
+  const completion = await client.chat.completions.create(
+    {
+      model: request.model,
+      messages: [
+        { role: "system", content: TITLE_PROMPT },
+        { role: "user", content: request.firstMessage.slice(0, 4000) },
+      ],
+      max_tokens: 30,
+    },
+    { timeout: request.timeoutMs, maxRetries: 0 },
+  );
+  const title = cleanTitle(completion.choices[0]?.message?.content ?? "");
+  if (!title) throw new Error("the title model answered with no title");
+  return title;
+}
+
+/** One line, no wrapping quotes or final period, at most 200 characters (what a title may hold). */
+export function cleanTitle(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim()
+    .replace(/^(title:\s*)/i, "")
+    .replace(/^["'«“”„`]+|["'»“”`]+$/g, "")
+    .replace(/[.。!！]+$/, "")
+    .replaceAll("\u0000", "")
+    .trim();
+  return [...line].slice(0, 200).join("").trim();
 }

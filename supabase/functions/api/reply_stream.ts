@@ -3,7 +3,7 @@
  * stream ends: completed, the client gone (the upstream call is stopped at
  * once and what was streamed is kept), or the model failing midway.
  */
-import type { Ending, ReplyChunk } from "./model.ts";
+import type { Ending, ReplyChunk, Usage } from "./model.ts";
 import type { Encoder, ReplyIds, ReplyOutcome } from "./stream_protocols.ts";
 
 export interface Relay {
@@ -13,7 +13,9 @@ export interface Relay {
   /** stops the upstream call */
   abort: () => void;
   /** saves the reply; a rejection is reported to the client where the protocol can */
-  save: (content: string, ending: Ending) => Promise<void>;
+  save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
+  /** the session's new title, announced in the stream if it is ready before the reply ends */
+  title?: Promise<string | null>;
   /** keeps the runtime alive until the reply is saved, even after the client left */
   waitUntil: (work: Promise<unknown>) => void;
   log: (message: string, error: unknown) => void;
@@ -45,6 +47,10 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
       const run = async () => {
         let content = "";
         let finished = false;
+        let ended = false;
+        relay.title?.then((title) => {
+          if (title && !ended) send(relay.encoder.title(relay.ids, title));
+        });
         const outcome: ReplyOutcome = { ending: "stop" };
         send(relay.encoder.start(relay.ids));
         try {
@@ -58,6 +64,7 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
               outcome.ending = chunk.finishReason;
               finished = true;
             }
+            if (chunk.usage) outcome.usage = chunk.usage;
           }
         } catch (error) {
           if (!clientGone) {
@@ -70,11 +77,12 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         // stopped because the client left, unless the model had finished by then
         if (clientGone && !finished) outcome.ending = "client_closed";
         try {
-          await relay.save(content, outcome.ending);
+          await relay.save(content, outcome.ending, outcome.usage);
         } catch (error) {
           relay.log("saving the reply failed", error);
           outcome.error ??= "The reply could not be saved";
         }
+        ended = true;
         if (clientGone) return;
         clearTimeout(window);
         pending += relay.encoder.end(relay.ids, outcome);

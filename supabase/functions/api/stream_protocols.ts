@@ -7,7 +7,7 @@
  * Hand-written: each is a line format of a few lines, and no library encodes
  * all three from one event sequence without owning the response lifecycle.
  */
-import type { Ending } from "./model.ts";
+import type { Ending, Usage } from "./model.ts";
 
 export type Protocol = "text" | "data" | "sse";
 
@@ -20,6 +20,8 @@ export interface ReplyIds {
 
 export interface ReplyOutcome {
   ending: Ending;
+  /** tokens, when the model reported them */
+  usage?: Usage;
   /** set when the reply ended badly (or was not saved): what to tell the client */
   error?: string;
 }
@@ -28,6 +30,8 @@ export interface Encoder {
   headers: Record<string, string>;
   start(ids: ReplyIds): string;
   delta(text: string): string;
+  /** the session's generated title, when it is ready before the reply ends */
+  title(ids: ReplyIds, title: string): string;
   end(ids: ReplyIds, outcome: ReplyOutcome): string;
 }
 
@@ -35,6 +39,7 @@ const text: Encoder = {
   headers: { "content-type": "text/plain; charset=utf-8" },
   start: () => "",
   delta: (chunk) => chunk,
+  title: () => "",
   end: () => "",
 };
 
@@ -60,12 +65,19 @@ const data: Encoder = {
   headers: { "content-type": "text/plain; charset=utf-8", "x-vercel-ai-data-stream": "v1" },
   start: (ids) => `f:${JSON.stringify({ messageId: ids.assistantMessageId })}\n`,
   delta: (chunk) => `0:${JSON.stringify(chunk)}\n`,
+  // a data part: useChat collects these in its `data`
+  title: (ids, title) =>
+    `2:${JSON.stringify([{ type: "title", sessionId: ids.sessionId, title }])}\n`,
   end: (_ids, outcome) => {
     const finishReason = aiSdkFinishReason(outcome.ending);
+    const usage = outcome.usage && {
+      promptTokens: outcome.usage.promptTokens,
+      completionTokens: outcome.usage.completionTokens,
+    };
     const error = outcome.error === undefined ? "" : `3:${JSON.stringify(outcome.error)}\n`;
     return error +
-      `e:${JSON.stringify({ finishReason, isContinued: false })}\n` +
-      `d:${JSON.stringify({ finishReason })}\n`;
+      `e:${JSON.stringify({ finishReason, usage, isContinued: false })}\n` +
+      `d:${JSON.stringify({ finishReason, usage })}\n`;
   },
 };
 
@@ -83,10 +95,16 @@ const sse: Encoder = {
   headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
   start: (i) => event("start", ids(i)),
   delta: (chunk) => event("delta", { content: chunk }),
-  end: (i, outcome) =>
-    outcome.error === undefined
-      ? event("done", { ...ids(i), finish_reason: outcome.ending })
-      : event("error", { ...ids(i), finish_reason: outcome.ending, detail: outcome.error }),
+  title: (i, title) => event("title", { session_id: i.sessionId, title }),
+  end: (i, outcome) => {
+    const usage = outcome.usage && {
+      prompt_tokens: outcome.usage.promptTokens,
+      completion_tokens: outcome.usage.completionTokens,
+    };
+    return outcome.error === undefined
+      ? event("done", { ...ids(i), finish_reason: outcome.ending, usage })
+      : event("error", { ...ids(i), finish_reason: outcome.ending, usage, detail: outcome.error });
+  },
 };
 
 export const encoders: Record<Protocol, Encoder> = { text, data, sse };

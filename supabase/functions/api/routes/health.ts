@@ -1,8 +1,8 @@
 /** Liveness plus a database check; no token needed, so probes and load balancers can call it. */
 import { Hono } from "hono";
-import type { Deps } from "../app.ts";
+import type { RouteDeps } from "../app.ts";
 
-export function healthRoutes({ sql }: Deps) {
+export function healthRoutes({ sql }: RouteDeps) {
   return new Hono().get("/", async (c) => {
     try {
       await sql`select 1`;

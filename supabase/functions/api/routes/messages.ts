@@ -1,0 +1,220 @@
+/**
+ * POST /api/sessions/:id: stores the new message, asks the model, streams the
+ * reply in the chosen protocol, and stores the reply however the stream ends.
+ */
+import { type Context, Hono } from "hono";
+import type { RouteDeps } from "../app.ts";
+import type { UserClaims } from "../auth.ts";
+import { beginTurn, saveReply, setGeneratedTitle, type Turn } from "../chat_store.ts";
+import { asCaller, queryAsCaller, retryWhileUnavailable } from "../database.ts";
+import { ApiError, parseOr422, sessionNotFound } from "../errors.ts";
+import {
+  type Ending,
+  generateTitle,
+  ModelError,
+  openReply,
+  type PromptMessage,
+  type ReplyChunk,
+  type Usage,
+} from "../model.ts";
+import { relayReply } from "../reply_stream.ts";
+import { readJson } from "../request_body.ts";
+import { PostMessageBody, StreamQuery } from "../schemas.ts";
+import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
+import { fitToBudget, messageTokens, mostMessagesThatFit } from "../token_budget.ts";
+import { sessionIdOf } from "./sessions.ts";
+
+type Env = { Variables: { claims: UserClaims } };
+
+export function messageRoutes(deps: RouteDeps) {
+  const { sql, config } = deps;
+  const app = new Hono<Env>();
+
+  app.post("/sessions/:session_id", async (c) => {
+    const claims = c.var.claims;
+    const id = sessionIdOf(c.req.param("session_id"));
+    const { message, model: requestedModel } = parseOr422(
+      PostMessageBody,
+      await readJson(c),
+      "body",
+    );
+    const protocol = chooseProtocol(
+      parseOr422(StreamQuery, c.req.query(), "query").protocol,
+      c.req.header("accept"),
+      config.streamProtocol,
+    );
+    const model = requestedModel ?? config.model.defaultModel;
+    if (!config.model.allowedModels.has(model)) {
+      throw new ApiError(422, [{
+        loc: ["body", "model"],
+        msg: `model not available; choose one of: ${[...config.model.allowedModels].join(", ")}`,
+        type: "enum",
+      }]);
+    }
+    const system: PromptMessage = { role: "system", content: config.model.systemPrompt };
+    const budget = config.model.historyBudget(model);
+    const needed = messageTokens(system) +
+      messageTokens({ role: "user", content: message.content });
+    if (needed > budget) {
+      throw new ApiError(
+        413,
+        `The message is too long for ${model}: ${needed} tokens with the system prompt, the budget is ${budget}`,
+      );
+    }
+
+    // committed before the model is called: nothing the user sent is lost
+    const timing = new ServerTiming();
+    const turn = await asCaller(sql, claims, (tx) =>
+      beginTurn(tx, {
+        sessionId: id,
+        content: message.content,
+        clientMessageId: message.id ?? null,
+        historyLimit: mostMessagesThatFit(budget),
+      }));
+    timing.lap("db", "store the message and read the history");
+    if (!turn) throw sessionNotFound();
+    if (turn === "conflict") {
+      throw new ApiError(409, "Another message with this id exists in this session; use a new id");
+    }
+
+    const ids: ReplyIds = {
+      sessionId: id,
+      userMessageId: turn.userMessageId,
+      assistantMessageId: turn.storedReply?.id ?? crypto.randomUUID(),
+      model: turn.storedReply?.model || model,
+    };
+    // a reply outlives a brief database outage: its save waits for the database to return
+    const save = async (content: string, ending: Ending, usage?: Usage) => {
+      await retryWhileUnavailable(() =>
+        queryAsCaller(
+          sql,
+          claims,
+          (tx) =>
+            saveReply(tx, {
+              id: ids.assistantMessageId,
+              sessionId: id,
+              content,
+              model,
+              ending,
+              usage,
+            }),
+        )
+      );
+    };
+
+    if (turn.storedReply) {
+      // a retried send whose reply is complete: answer with it again, call no model
+      return stream(c, protocol, ids, timing, {
+        chunks: replay(turn.storedReply),
+        abort: () => {},
+        save: () => Promise.resolve(),
+      });
+    }
+
+    const upstream = new AbortController();
+    let chunks: AsyncIterator<ReplyChunk>;
+    try {
+      chunks = await openReply(deps.model, {
+        model,
+        messages: fitToBudget(system, turn.history, budget).messages,
+        signal: upstream.signal,
+        idleTimeoutMs: config.model.timeoutMs,
+      });
+      timing.lap("model", "the model's first words");
+    } catch (error) {
+      if (error instanceof ModelError) {
+        // the failed reply is recorded too, so the history says what happened
+        await save("", error.ending).catch((e) => deps.log("saving the failed reply failed", e));
+      }
+      throw error;
+    }
+    const firstExchange = turn.untitled && turn.history.length === 1;
+    return stream(c, protocol, ids, timing, {
+      chunks,
+      abort: () => upstream.abort(),
+      save,
+      title: firstExchange && config.model.titles.enabled
+        ? nameSession(message.content)
+        : undefined,
+    });
+
+    /** Writes and stores a title in the background; resolves to it, or null if it could not or should not be stored. */
+    function nameSession(firstMessage: string): Promise<string | null> {
+      const titles = config.model.titles;
+      const named = generateTitle(deps.model, {
+        model: titles.model,
+        firstMessage,
+        timeoutMs: config.model.timeoutMs,
+      }).then(async (title) => {
+        // stored only while the title is still the default: a rename by the user always wins
+        const { count } = await queryAsCaller(
+          sql,
+          claims,
+          (tx) => setGeneratedTitle(tx, id, title),
+        );
+        return count > 0 ? title : null;
+      }).catch((error) => {
+        deps.log("title generation failed", error);
+        return null;
+      });
+      deps.waitUntil(named);
+      return named;
+    }
+  });
+
+  function stream(
+    c: Context<Env>,
+    protocol: Protocol,
+    ids: ReplyIds,
+    timing: ServerTiming,
+    reply: {
+      chunks: AsyncIterator<ReplyChunk>;
+      abort: () => void;
+      save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
+      title?: Promise<string | null>;
+    },
+  ) {
+    const encoder = encoders[protocol];
+    return c.body(
+      relayReply({ ...reply, encoder, ids, waitUntil: deps.waitUntil, log: deps.log }),
+      200,
+      {
+        ...encoder.headers,
+        "x-chat-session-id": ids.sessionId,
+        "x-user-message-id": ids.userMessageId,
+        "x-assistant-message-id": ids.assistantMessageId,
+        "server-timing": timing.header(),
+      },
+    );
+  }
+
+  return app;
+}
+
+/** Where the time before the first byte went, for the Server-Timing header (and the benchmark). */
+class ServerTiming {
+  #last = performance.now();
+  #entries: string[] = [];
+  lap(name: string, description: string) {
+    const now = performance.now();
+    this.#entries.push(`${name};desc="${description}";dur=${(now - this.#last).toFixed(2)}`);
+    this.#last = now;
+  }
+  header(): string {
+    return this.#entries.join(", ");
+  }
+}
+
+function chooseProtocol(
+  asked: Protocol | undefined,
+  accept: string | undefined,
+  fallback: Protocol,
+): Protocol {
+  if (asked) return asked;
+  if (accept?.includes("text/event-stream")) return "sse";
+  return fallback;
+}
+
+async function* replay(reply: NonNullable<Turn["storedReply"]>): AsyncGenerator<ReplyChunk> {
+  yield { text: reply.content, finishReason: reply.ending, usage: reply.usage };
+}

@@ -1,0 +1,42 @@
+/** GET /api/usage?from=&to=: the caller's replies and tokens per day and model. */
+import { Hono } from "hono";
+import { z } from "zod";
+import type { RouteDeps } from "../app.ts";
+import type { UserClaims } from "../auth.ts";
+import { usageByDay } from "../chat_store.ts";
+import { queryAsCaller } from "../database.ts";
+import { ApiError, parseOr422 } from "../errors.ts";
+
+type Env = { Variables: { claims: UserClaims } };
+
+const day = z.iso.date({ error: "must be a date, YYYY-MM-DD" });
+const UsageQuery = z.looseObject({ from: day.optional(), to: day.optional() });
+
+const DAY = 24 * 3600 * 1000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export function usageRoutes({ sql }: RouteDeps) {
+  const app = new Hono<Env>();
+  app.get("/usage", async (c) => {
+    const query = parseOr422(UsageQuery, c.req.query(), "query");
+    // by default the last 30 days, today included
+    const to = query.to ?? isoDay(Date.now());
+    const from = query.from ?? isoDay(Date.parse(to) - 29 * DAY);
+    if (from > to) {
+      throw new ApiError(422, [{
+        loc: ["query", "from"],
+        msg: "must not be after 'to'",
+        type: "value_error",
+      }]);
+    }
+    if (Date.parse(to) - Date.parse(from) > 366 * DAY) {
+      throw new ApiError(422, [{
+        loc: ["query", "from"],
+        msg: "at most 366 days at a time",
+        type: "value_error",
+      }]);
+    }
+    return c.json(await queryAsCaller(sql, c.var.claims, (tx) => usageByDay(tx, from, to)));
+  });
+  return app;
+}
