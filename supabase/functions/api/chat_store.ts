@@ -48,10 +48,15 @@ export function listSessionsPage(tx: Tx, limit: number, before: SessionPosition 
 
 /** The session's messages in conversation order; no row at all when there is no such session of the caller's. */
 export function readHistory(tx: Tx, sessionId: string) {
+  // lateral and ordered by seq: read along the (chat_session_id, seq) index, however large the table
   return tx<(StoredMessage | { id: null })[]>`
     select m.id, s.id as chat_session_id, m.role, m.content, m.created_at
     from public.chat_sessions s
-    left join public.messages m on m.chat_session_id = s.id
+    left join lateral (
+      select id, role, content, created_at, seq from public.messages
+      where chat_session_id = s.id
+      order by seq
+    ) m on true
     where s.id = ${sessionId}
     order by m.seq`;
 }
