@@ -222,13 +222,27 @@ Deno.test("a failed title leaves 'New Chat - ...' in place and is logged; titles
 const promptTokens = (messages: { content: string }[]) =>
   messages.reduce((n, m) => n + countTokens(m.content) + 4, 0);
 
+/** Stores `count` turns the way the API does: each with its own token count. */
+async function longSession(userId: string, count: number, counted = true): Promise<string> {
+  const session = await createSession(api.db.admin, userId);
+  const rows = Array.from({ length: count }, (_, i) => {
+    const content = `turn ${i + 1} of a very long chat`;
+    return {
+      chat_session_id: session,
+      role: i % 2 ? "assistant" : "user",
+      content,
+      tokens: counted ? countTokens(content) : null,
+    };
+  });
+  for (let i = 0; i < rows.length; i += 1000) {
+    await api.db.admin`insert into public.messages ${api.db.admin(rows.slice(i, i + 1000))}`;
+  }
+  return session;
+}
+
 Deno.test("a long session's prompt is the system prompt plus the newest turns within the token budget", async () => {
   const user = await api.user();
-  const session = await createSession(api.db.admin, user.id);
-  await api.db.admin`
-    insert into public.messages (chat_session_id, role, content)
-    select ${session}, case when g % 2 = 1 then 'user' else 'assistant' end, 'turn ' || g || ' of a very long chat'
-    from generate_series(1, 3000) g`;
+  const session = await longSession(user.id, 3000);
   assert.equal((await chat(api, user, session, "And the newest question?")).status, 200);
   const { messages } = api.model.requests.at(-1)!;
   assert.equal(messages[0]!.role, "system");
@@ -236,21 +250,34 @@ Deno.test("a long session's prompt is the system prompt plus the newest turns wi
   assert.equal(messages.at(-2)!.content, "turn 3000 of a very long chat");
   const tokens = promptTokens(messages);
   assert.ok(tokens <= 300, `${tokens} tokens`);
-  assert.ok(tokens > 250, `the budget is used, not wasted: ${tokens} tokens`);
+  assert.ok(tokens > 285, `the budget is used, not wasted: ${tokens} tokens`);
   // consecutive newest turns, none skipped
   const turns = messages.slice(1, -1).map((m) => Number(m.content.split(" ")[1]));
   assert.deepEqual(turns, turns.map((_, i) => 3000 - turns.length + 1 + i));
+  // and the new message was stored with its own count, as the reply was
+  const counts = await api.db.admin`
+    select role, tokens from public.messages where chat_session_id = ${session} order by seq desc limit 2`;
+  assert.deepEqual([...counts].map((r) => ({ ...r })), [
+    { role: "assistant", tokens: countTokens("Hello there!") },
+    { role: "user", tokens: countTokens("And the newest question?") },
+  ]);
+});
+
+Deno.test("messages stored without a token count (by other clients) still never overflow the budget", async () => {
+  const user = await api.user();
+  const session = await longSession(user.id, 500, false);
+  assert.equal((await chat(api, user, session, "Still fits?")).status, 200);
+  const { messages } = api.model.requests.at(-1)!;
+  assert.ok(promptTokens(messages) <= 300);
+  assert.equal(messages.at(-2)!.content, "turn 500 of a very long chat");
 });
 
 Deno.test("the budget is per model", async () => {
   const user = await api.user();
-  const session = await createSession(api.db.admin, user.id);
-  await api.db.admin`
-    insert into public.messages (chat_session_id, role, content)
-    select ${session}, case when g % 2 = 1 then 'user' else 'assistant' end, 'turn ' || g
-    from generate_series(1, 500) g`;
+  const session = await longSession(user.id, 500);
   await chat(api, user, session, "Short one", { model: "other-model" });
-  assert.ok(promptTokens(api.model.requests.at(-1)!.messages) <= 120);
+  const tokens = promptTokens(api.model.requests.at(-1)!.messages);
+  assert.ok(tokens <= 120 && tokens > 100, `${tokens} tokens`);
 });
 
 Deno.test("a message that alone exceeds the budget gets 413 before anything is stored", async () => {

@@ -89,7 +89,7 @@ export function readHistoryPage(tx: Tx, sessionId: string, limit: number, before
 
 export interface Turn {
   userMessageId: string;
-  /** the newest stored messages (at most `historyLimit` before the new one), oldest first, the new message last */
+  /** the newest stored messages that fit the budget, oldest first, the new message last */
   history: PromptMessage[];
   /** the session's title is still the one it was created with */
   untitled: boolean;
@@ -108,8 +108,11 @@ export async function beginTurn(
   turn: {
     sessionId: string;
     content: string;
+    /** the new message's own tokens, stored with it */
+    tokens: number;
     clientMessageId: string | null;
-    historyLimit: number;
+    /** room for earlier messages: tokens, the per-message overhead, and the most rows that could fit */
+    history: { tokens: number; perMessage: number; rows: number };
   },
 ): Promise<Turn | "conflict" | null> {
   // Two statements sent together. A separate first statement, because the
@@ -128,15 +131,29 @@ export async function beginTurn(
     with session as (
       select id, title_set_by from public.chat_sessions where id = ${turn.sessionId}
     ), inserted as (
-      insert into public.messages (chat_session_id, role, content, client_message_id)
-      select id, 'user', ${turn.content}, ${turn.clientMessageId} from session
+      insert into public.messages (chat_session_id, role, content, client_message_id, tokens)
+      select id, 'user', ${turn.content}, ${turn.clientMessageId}, ${turn.tokens} from session
       on conflict (chat_session_id, client_message_id) do nothing
       returning seq, role, content, id
+    ), earlier as (
+      -- The newest earlier turns whose tokens fit the room the budget leaves. A reply that failed
+      -- before its first word says nothing to the model. Rows written without a count (by other
+      -- clients) are charged their size in bytes, which no tokenization exceeds.
+      select seq, role, content from (
+        select seq, role, content,
+               sum(coalesce(tokens, octet_length(content)) + ${turn.history.perMessage})
+                 over (order by seq desc) as spent
+        from (
+          select seq, role, content, tokens from public.messages
+          where chat_session_id = (select id from session)
+            and not (role = 'assistant' and content = '')
+          order by seq desc
+          limit ${turn.history.rows}
+        ) newest
+      ) counted
+      where spent <= ${turn.history.tokens}
     ), conversation as (
-      -- only the newest messages: no more than could fit the model's budget
-      (select seq, role, content from public.messages
-       where chat_session_id = (select id from session)
-       order by seq desc limit ${turn.historyLimit})
+      select seq, role, content from earlier
       union all
       select seq, role, content from inserted
     )
@@ -146,9 +163,7 @@ export async function beginTurn(
       (select id from inserted) as user_message_id,
       coalesce(
         (select json_agg(json_build_object('role', role, 'content', content) order by seq)
-         from conversation
-         -- a reply that failed before its first word says nothing to the model
-         where not (role = 'assistant' and content = '')),
+         from conversation),
         '[]'
       ) as history`.execute();
   // the first failure is the cause: the second statement then only reports an aborted transaction
@@ -219,15 +234,16 @@ export function saveReply(
     model: string;
     ending: Ending;
     usage: Usage | undefined;
+    /** the reply's own tokens, for the budget of later turns */
+    tokens: number;
   },
 ) {
+  const usage = reply.usage ?? { promptTokens: null, completionTokens: null };
   return tx`
-    insert into public.messages
-      (id, chat_session_id, role, content, model, finish_reason, prompt_tokens, completion_tokens)
+    insert into public.messages (id, chat_session_id, role, content, model, finish_reason,
+                                 tokens, prompt_tokens, completion_tokens)
     values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},
-            ${reply.ending}, ${reply.usage?.promptTokens ?? null}, ${
-    reply.usage?.completionTokens ?? null
-  })`;
+            ${reply.ending}, ${reply.tokens}, ${usage.promptTokens}, ${usage.completionTokens})`;
 }
 
 export function renameSession(tx: Tx, sessionId: string, title: string) {

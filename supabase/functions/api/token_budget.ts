@@ -1,7 +1,8 @@
 /**
  * The prompt is the system prompt plus the newest turns that fit the model's
  * token budget, counted with a real tokenizer (o200k_base, the encoding of
- * the GPT-4o family), not characters / 4.
+ * the GPT-4o family), not characters / 4. Each message's count is stored
+ * when it is written, so the database picks the turns that fit.
  */
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import type { PromptMessage } from "./model.ts";
@@ -9,35 +10,22 @@ import type { PromptMessage } from "./model.ts";
 /** What the chat format adds per message around its content (role and separators), as OpenAI counts it. */
 const PER_MESSAGE = 4;
 
+/** A message's own tokens, as stored with it. */
+export function contentTokens(content: string): number {
+  return countTokens(content);
+}
+
+/** A message's cost in a prompt: its tokens and the chat format's overhead. */
 export function messageTokens(message: PromptMessage): number {
-  return countTokens(message.content) + PER_MESSAGE;
+  return contentTokens(message.content) + PER_MESSAGE;
 }
 
 /**
  * How many stored messages could fit at most: each costs at least the
- * per-message overhead, so the database never needs to return more.
+ * per-message overhead, so the database never needs to look further back.
  */
 export function mostMessagesThatFit(budget: number): number {
   return Math.ceil(budget / PER_MESSAGE);
 }
 
-/**
- * The system prompt and the newest messages of `history` (oldest first, the
- * new user message last) whose tokens add up to at most `budget`. The newest
- * message is always kept: the caller checks it fits before storing it.
- */
-export function fitToBudget(
-  system: PromptMessage,
-  history: PromptMessage[],
-  budget: number,
-): { messages: PromptMessage[]; tokens: number } {
-  let tokens = messageTokens(system);
-  const kept: PromptMessage[] = [];
-  for (let i = history.length - 1; i >= 0; i--) {
-    const cost = messageTokens(history[i]!);
-    if (kept.length > 0 && tokens + cost > budget) break;
-    tokens += cost;
-    kept.push(history[i]!);
-  }
-  return { messages: [system, ...kept.reverse()], tokens };
-}
+export const perMessageTokens = PER_MESSAGE;

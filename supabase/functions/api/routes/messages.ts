@@ -21,7 +21,12 @@ import { relayReply } from "../reply_stream.ts";
 import { readJson } from "../request_body.ts";
 import { PostMessageBody, StreamQuery } from "../schemas.ts";
 import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
-import { fitToBudget, messageTokens, mostMessagesThatFit } from "../token_budget.ts";
+import {
+  contentTokens,
+  messageTokens,
+  mostMessagesThatFit,
+  perMessageTokens,
+} from "../token_budget.ts";
 import { sessionIdOf } from "./sessions.ts";
 
 type Env = { Variables: { claims: UserClaims } };
@@ -53,8 +58,8 @@ export function messageRoutes(deps: RouteDeps) {
     }
     const system: PromptMessage = { role: "system", content: config.model.systemPrompt };
     const budget = config.model.historyBudget(model);
-    const needed = messageTokens(system) +
-      messageTokens({ role: "user", content: message.content });
+    const tokens = contentTokens(message.content);
+    const needed = messageTokens(system) + tokens + perMessageTokens;
     if (needed > budget) {
       throw new ApiError(
         413,
@@ -68,8 +73,13 @@ export function messageRoutes(deps: RouteDeps) {
       beginTurn(tx, {
         sessionId: id,
         content: message.content,
+        tokens,
         clientMessageId: message.id ?? null,
-        historyLimit: mostMessagesThatFit(budget),
+        history: {
+          tokens: budget - needed,
+          perMessage: perMessageTokens,
+          rows: mostMessagesThatFit(budget - needed),
+        },
       }));
     timing.lap("db", "store the message and read the history");
     if (!turn) throw sessionNotFound();
@@ -97,6 +107,7 @@ export function messageRoutes(deps: RouteDeps) {
               model,
               ending,
               usage,
+              tokens: contentTokens(content),
             }),
         )
       );
@@ -116,7 +127,7 @@ export function messageRoutes(deps: RouteDeps) {
     try {
       chunks = await openReply(deps.model, {
         model,
-        messages: fitToBudget(system, turn.history, budget).messages,
+        messages: [system, ...turn.history],
         signal: upstream.signal,
         idleTimeoutMs: config.model.timeoutMs,
       });
