@@ -575,7 +575,8 @@ Profiled in process (timing each layer of one request, then the whole app agains
   (see 1); a POST's work before the model is begin and two statements sent together, then commit.
 - **Relaying** cost a timer per chunk and a write per chunk. Fixed: one idle timer per reply, and
   the chunks of a burst leave as one write (the first at once); in process this took the
-  10,000-chunk relay from 3.3x to about 2x direct. What remains is the \`openai\` SDK parsing every
+  10,000-chunk relay from 3.3x to about 2x direct, and across processes it measured between 1.0x and
+  1.6x in successive runs (the machine is shared). What remains is the \`openai\` SDK parsing every
   chunk (about 13 µs each, measured alone) on top of reading it, which the direct baseline skips.
 - **Read throughput against floor** stays short of 0.40 on this 2-core machine. The **floor-list**
   baseline shows why: the list query's own data (20 rows of 4 columns decoded and serialised as JSON)
@@ -587,7 +588,14 @@ Profiled in process (timing each layer of one request, then the whole app agains
   request overhead (the \`model\` part of Server-Timing minus direct); both are broken down in 3.
 - **Isolation**: the list route reads along its index; the history route reads along
   \`(chat_session_id, seq)\`, but its RLS check (a subquery per row) and a freshly loaded table of a
-  million rows cost more buffer reads; see 5 for this run's figure.`;
+  million rows cost more buffer reads; see 5 for this run's figure.
+- **Long sessions** (8): each message's token count is stored when it is written, and the database
+  returns only the newest turns that fit the budget; no history is tokenized per request. It still
+  reads up to budget ÷ 4 rows (every message costs at least 4 tokens) to find them, so the cost grows
+  with a session up to 4,000 messages at the default budget and is flat beyond. A running token total
+  per message would make that read exactly as long as what fits; not done yet.
+- **Cold start** includes loading the tokenizer's o200k ranks (a 2.4 MB module), most of the gap to
+  **hello**; \`/api/health\` also opens the first database connection.`;
 
 const cpu =
   (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ??

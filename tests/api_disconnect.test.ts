@@ -1,26 +1,11 @@
 /** Over a real socket: a client that leaves mid-stream stops the model call, and what was streamed is kept. */
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
+import { eventually } from "./support/eventually.ts";
 import { stored } from "./support/http.ts";
 
 const api = await startTestApi();
 const words = Array.from({ length: 60 }, (_, i) => `word${i} `);
-
-async function eventually<T>(
-  read: () => Promise<T>,
-  ok: (value: T) => boolean,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) {
-      assert.fail(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 for (const protocol of ["text", "data", "sse"]) {
   Deno.test(`${protocol} protocol: a client disconnecting mid-stream stops the model and the partial reply is stored`, async () => {

@@ -7,27 +7,11 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { prepareDatabase, startEmbeddedPostgres } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
+import { eventually } from "./support/eventually.ts";
 import { recordFigure } from "./support/figures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
-
-async function eventually<T>(
-  read: () => Promise<T>,
-  ok: (value: T) => boolean,
-  what: string,
-  ms = 15_000,
-) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) {
-      assert.fail(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 for (const status of [401, 429, 500]) {
   Deno.test(`a model answering HTTP ${status} gets 502 JSON, and the history records a model_error`, async () => {
