@@ -194,3 +194,43 @@ Deno.test("the list and history queries are served by indexes", async () => {
     defs.join("\n"),
   );
 });
+
+Deno.test("each message records the prompt cost of everything before it in its session", async () => {
+  const session = await createSession(admin, await signUp(admin));
+  const other = await createSession(admin, await signUp(admin));
+  const insert = (id: string, content: string, tokens: number | null) =>
+    admin`insert into public.messages (chat_session_id, role, content, tokens)
+          values (${id}, 'user', ${content}, ${tokens})`;
+  await insert(session, "five tokens here ok", 5);
+  await insert(other, "another session", 2);
+  await insert(session, "abc", null); // no count: charged its 3 bytes
+  await insert(session, "seven", 7);
+  const rows = await admin<{ tokens_before: string }[]>`
+    select tokens_before from public.messages where chat_session_id = ${session} order by seq`;
+  // 0; 5 + 4; 9 + 3 + 4
+  assert.deepEqual(rows.map((r) => Number(r.tokens_before)), [0, 9, 16]);
+});
+
+Deno.test("concurrent messages to one session keep the running token total exact", async () => {
+  const user = await signUp(admin);
+  const session = await createSession(admin, user);
+  await Promise.all(
+    Array.from(
+      { length: 20 },
+      (_, i) =>
+        asCaller(
+          admin,
+          userClaims(user),
+          (tx) =>
+            tx`insert into public.messages (chat_session_id, role, content, tokens)
+         values (${session}, 'user', ${`message ${i}`}, 1)`,
+        ),
+    ),
+  );
+  const rows = await admin<{ tokens_before: string }[]>`
+    select tokens_before from public.messages where chat_session_id = ${session} order by seq`;
+  assert.deepEqual(
+    rows.map((r) => Number(r.tokens_before)),
+    Array.from({ length: 20 }, (_, i) => i * 5),
+  );
+});

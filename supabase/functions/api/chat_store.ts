@@ -111,8 +111,8 @@ export async function beginTurn(
     /** the new message's own tokens, stored with it */
     tokens: number;
     clientMessageId: string | null;
-    /** room for earlier messages: tokens, the per-message overhead, and the most rows that could fit */
-    history: { tokens: number; perMessage: number; rows: number };
+    /** room for earlier messages, in tokens, and what the chat format adds per message */
+    history: { tokens: number; perMessage: number };
   },
 ): Promise<Turn | "conflict" | null> {
   // Two statements sent together. A separate first statement, because the
@@ -135,23 +135,21 @@ export async function beginTurn(
       select id, 'user', ${turn.content}, ${turn.clientMessageId}, ${turn.tokens} from session
       on conflict (chat_session_id, client_message_id) do nothing
       returning seq, role, content, id
+    ), latest as (
+      -- what the whole conversation so far costs in a prompt
+      select tokens_before + coalesce(tokens, octet_length(content)) + ${turn.history.perMessage} as total
+      from public.messages
+      where chat_session_id = (select id from session)
+      order by seq desc
+      limit 1
     ), earlier as (
-      -- The newest earlier turns whose tokens fit the room the budget leaves. A reply that failed
-      -- before its first word says nothing to the model. Rows written without a count (by other
-      -- clients) are charged their size in bytes, which no tokenization exceeds.
-      select seq, role, content from (
-        select seq, role, content,
-               sum(coalesce(tokens, octet_length(content)) + ${turn.history.perMessage})
-                 over (order by seq desc) as spent
-        from (
-          select seq, role, content, tokens from public.messages
-          where chat_session_id = (select id from session)
-            and not (role = 'assistant' and content = '')
-          order by seq desc
-          limit ${turn.history.rows}
-        ) newest
-      ) counted
-      where spent <= ${turn.history.tokens}
+      -- The newest earlier turns that fit the room the budget leaves: one range of the running
+      -- total's index, so only what fits is read. A reply that failed before its first word says
+      -- nothing to the model.
+      select seq, role, content from public.messages
+      where chat_session_id = (select id from session)
+        and tokens_before >= (select total from latest) - ${turn.history.tokens}
+        and not (role = 'assistant' and content = '')
     ), conversation as (
       select seq, role, content from earlier
       union all

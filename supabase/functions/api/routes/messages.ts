@@ -21,12 +21,7 @@ import { relayReply } from "../reply_stream.ts";
 import { readJson } from "../request_body.ts";
 import { PostMessageBody, StreamQuery } from "../schemas.ts";
 import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
-import {
-  contentTokens,
-  messageTokens,
-  mostMessagesThatFit,
-  perMessageTokens,
-} from "../token_budget.ts";
+import { contentTokens, messageTokens, perMessageTokens } from "../token_budget.ts";
 import { sessionIdOf } from "./sessions.ts";
 
 type Env = { Variables: { claims: UserClaims } };
@@ -75,11 +70,7 @@ export function messageRoutes(deps: RouteDeps) {
         content: message.content,
         tokens,
         clientMessageId: message.id ?? null,
-        history: {
-          tokens: budget - needed,
-          perMessage: perMessageTokens,
-          rows: mostMessagesThatFit(budget - needed),
-        },
+        history: { tokens: budget - needed, perMessage: perMessageTokens },
       }));
     timing.lap("db", "store the message and read the history");
     if (!turn) throw sessionNotFound();
