@@ -526,8 +526,8 @@ try {
   section(
     "8. Long sessions",
     "First-byte time of a POST in sessions of growing length (60 sequential requests each), with the default",
-    "history budget of 16,000 tokens: the database returns at most what could fit and the prompt is cut to the",
-    "budget, so past the budget the cost stays flat instead of growing with the session.",
+    "history budget of 16,000 tokens: the database reads only the newest turns that fit (a range of the",
+    "running token total), so past the budget the cost stays flat instead of growing with the session.",
     "",
     "| messages in the session | first byte p50 ms | p99 ms |",
     "| --- | --- | --- |",
