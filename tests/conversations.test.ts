@@ -50,6 +50,13 @@ Deno.test("GET /api/sessions?limit pages through the caller's sessions in list o
   }
   assert.equal(pages.at(-1)!.link, null);
   assert.equal(pages.at(-1)!.next, null);
+  // and a browser may read them
+  const exposed = (await send(api, user, "GET", "/api/sessions?limit=3", undefined, {
+    origin: "https://app.example.com",
+  }))
+    .headers.get("access-control-expose-headers") ?? "";
+  assert.match(exposed, /\blink\b/);
+  assert.match(exposed, /\bx-next-cursor\b/);
 });
 
 Deno.test("GET /api/sessions/:id?limit pages from the newest messages back, each page in conversation order", async () => {

@@ -55,6 +55,8 @@ export function createApp(deps: Deps) {
         "x-assistant-message-id",
         "retry-after",
         "server-timing",
+        "link",
+        "x-next-cursor",
       ],
       maxAge: 86400,
     }),
