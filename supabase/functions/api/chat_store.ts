@@ -46,6 +46,39 @@ export function listSessionsPage(tx: Tx, limit: number, before: SessionPosition 
     limit ${limit + 1}`;
 }
 
+export interface SearchHit extends SessionSummary {
+  snippet: string;
+}
+
+/**
+ * The caller's sessions whose title or messages match `query` (web-search
+ * syntax: words, "phrases", -exclusions), best match first, each with a
+ * snippet around its best match (matches between ** and **).
+ */
+export function searchSessions(tx: Tx, query: string, limit: number, offset: number) {
+  return tx<SearchHit[]>`
+    with q as (select websearch_to_tsquery('simple', ${query}) as q),
+    hits as (
+      select s.id, ts_rank(s.search, q.q) * 2 as rank, null::bigint as seq
+      from public.chat_sessions s, q where s.search @@ q.q
+      union all
+      select m.chat_session_id, ts_rank(m.search, q.q), m.seq
+      from public.messages m, q where m.search @@ q.q
+    ),
+    best as (
+      select distinct on (id) id, rank, seq from hits order by id, rank desc, seq desc
+    )
+    select s.id, s.title, s.created_at, s.updated_at,
+           ts_headline('simple', coalesce(m.content, s.title), q.q,
+                       'StartSel=**, StopSel=**, MaxWords=24, MinWords=8, MaxFragments=1') as snippet
+    from best b
+    join public.chat_sessions s on s.id = b.id
+    left join public.messages m on m.chat_session_id = b.id and m.seq = b.seq
+    cross join q
+    order by b.rank desc, s.updated_at desc, s.id desc
+    limit ${limit + 1} offset ${offset}`;
+}
+
 /** The session's messages in conversation order; no row at all when there is no such session of the caller's. */
 export function readHistory(tx: Tx, sessionId: string) {
   // lateral and ordered by seq: read along the (chat_session_id, seq) index, however large the table

@@ -47,7 +47,13 @@ export async function positionOf<P>(
   return position;
 }
 
-export function linkNextPage(c: Context, limit: number, cursor: string): void {
-  c.header("link", `<?limit=${limit}&before=${cursor}>; rel="next"`);
+export function linkNextPage(
+  c: Context,
+  limit: number,
+  cursor: string,
+  keep: Record<string, string> = {},
+): void {
+  const query = new URLSearchParams({ ...keep, limit: String(limit), before: cursor });
+  c.header("link", `<?${query}>; rel="next"`);
   c.header("x-next-cursor", cursor);
 }

@@ -45,3 +45,7 @@ export const TitleBody = z.looseObject({
       .refine((s) => [...s].length <= 200, "must be at most 200 characters"),
   ),
 });
+
+export const SearchQuery = z.looseObject({
+  q: storableText.pipe(z.string().trim().min(1, "must not be empty").max(500)).optional(),
+});

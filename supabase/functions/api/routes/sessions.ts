@@ -11,13 +11,14 @@ import {
   readHistory,
   readHistoryPage,
   renameSession,
+  searchSessions,
   type SessionPosition,
 } from "../chat_store.ts";
 import { queryAsCaller } from "../database.ts";
 import { parseOr422, sessionNotFound } from "../errors.ts";
 import { linkNextPage, pageRequest, positionOf } from "../pagination.ts";
 import { readJson } from "../request_body.ts";
-import { SessionPath, TitleBody } from "../schemas.ts";
+import { SearchQuery, SessionPath, TitleBody } from "../schemas.ts";
 
 type Env = { Variables: { claims: UserClaims } };
 
@@ -27,13 +28,26 @@ export const sessionIdOf = (param: string | undefined) =>
 const isSessionPosition = (p: unknown): p is SessionPosition =>
   Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && typeof p[1] === "string";
 const isMessagePosition = (p: unknown): p is number => Number.isSafeInteger(p);
+const isOffset = (p: unknown): p is number => Number.isSafeInteger(p) && (p as number) >= 0;
 
 export function sessionRoutes({ sql, cursors }: RouteDeps) {
   const app = new Hono<Env>();
 
   app.get("/sessions", async (c) => {
     const claims = c.var.claims;
+    const { q } = parseOr422(SearchQuery, c.req.query(), "query");
     const page = pageRequest(c.req.query());
+    if (q !== undefined) {
+      // search pages are ranked, not keyed by time: the cursor carries an offset
+      const limit = page?.limit ?? 20;
+      const scope = `${claims.sub}:search:${q}`;
+      const offset = page?.cursor ? await positionOf(cursors, scope, page.cursor, isOffset) : 0;
+      const rows = await queryAsCaller(sql, claims, (tx) => searchSessions(tx, q, limit, offset));
+      if (rows.length > limit) {
+        linkNextPage(c, limit, await cursors.encode(scope, offset + limit), { q });
+      }
+      return c.json(rows.slice(0, limit));
+    }
     if (!page) return c.json(await queryAsCaller(sql, claims, listSessions));
     const scope = `${claims.sub}:sessions`;
     const before = page.cursor
