@@ -11,6 +11,7 @@ import { createCursors, type Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import type { ModelClient } from "./model.ts";
+import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
@@ -35,6 +36,7 @@ const allowed: Record<string, string> = {
   "/sessions": "GET",
   "/sessions/:session_id": "GET, POST, DELETE",
   "/sessions/:session_id/title": "PATCH",
+  "/sessions/:session_id/export": "GET",
   "/empty-sessions": "DELETE",
   "/usage": "GET",
 };
@@ -81,6 +83,7 @@ export function createApp(deps: Deps) {
   app.route("/", sessionRoutes(routeDeps));
   app.route("/", messageRoutes(routeDeps));
   app.route("/", usageRoutes(routeDeps));
+  app.route("/", exportRoutes(routeDeps));
   for (const [path, methods] of Object.entries(allowed)) {
     app.all(path, () => {
       throw new ApiError(405, "Method not allowed", { allow: methods });

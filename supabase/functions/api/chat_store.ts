@@ -46,6 +46,21 @@ export function listSessionsPage(tx: Tx, limit: number, before: SessionPosition 
     limit ${limit + 1}`;
 }
 
+/** The caller's session, or no row. */
+export function findSession(tx: Tx, sessionId: string) {
+  return tx<SessionSummary[]>`
+    select id, title, created_at, updated_at from public.chat_sessions where id = ${sessionId}`;
+}
+
+/** Up to `limit` of a session's messages after message number `after`, in conversation order. */
+export function messagesAfter(tx: Tx, sessionId: string, after: number, limit: number) {
+  return tx<(StoredMessage & { seq: string })[]>`
+    select id, chat_session_id, role, content, created_at, seq from public.messages
+    where chat_session_id = ${sessionId} and seq > ${after}
+    order by seq
+    limit ${limit}`;
+}
+
 export interface SearchHit extends SessionSummary {
   snippet: string;
 }

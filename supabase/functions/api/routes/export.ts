@@ -1,0 +1,96 @@
+/**
+ * GET /api/sessions/:id/export?format=json|markdown: the whole conversation
+ * as a download, streamed a page of messages at a time, so a huge session
+ * is never held in memory at once.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import type { RouteDeps } from "../app.ts";
+import type { UserClaims } from "../auth.ts";
+import {
+  findSession,
+  messagesAfter,
+  type SessionSummary,
+  type StoredMessage,
+} from "../chat_store.ts";
+import { queryAsCaller } from "../database.ts";
+import { parseOr422, sessionNotFound } from "../errors.ts";
+import { sessionIdOf } from "./sessions.ts";
+
+type Env = { Variables: { claims: UserClaims } };
+
+const ExportQuery = z.looseObject({ format: z.enum(["json", "markdown"]).default("json") });
+const PAGE = 500;
+
+interface Format {
+  contentType: string;
+  extension: string;
+  head(session: SessionSummary): string;
+  message(message: StoredMessage, first: boolean): string;
+  tail(): string;
+}
+
+const formats: Record<"json" | "markdown", Format> = {
+  json: {
+    contentType: "application/json; charset=utf-8",
+    extension: "json",
+    head: (session) => `{"session":${JSON.stringify(session)},"messages":[`,
+    message: (message, first) => `${first ? "" : ","}${JSON.stringify(message)}`,
+    tail: () => "]}\n",
+  },
+  markdown: {
+    contentType: "text/markdown; charset=utf-8",
+    extension: "md",
+    head: (session) =>
+      `# ${session.title}\n\n_Started ${session.created_at}, last active ${session.updated_at}._\n\n`,
+    message: (message) =>
+      `### ${message.role[0]!.toUpperCase()}${
+        message.role.slice(1)
+      } · ${message.created_at}\n\n${message.content}\n\n`,
+    tail: () => "",
+  },
+};
+
+export function exportRoutes({ sql }: RouteDeps) {
+  const app = new Hono<Env>();
+  app.get("/sessions/:session_id/export", async (c) => {
+    const claims = c.var.claims;
+    const id = sessionIdOf(c.req.param("session_id"));
+    const format = formats[parseOr422(ExportQuery, c.req.query(), "query").format];
+    const [session] = await queryAsCaller(sql, claims, (tx) => findSession(tx, id));
+    if (!session) throw sessionNotFound();
+
+    const bytes = new TextEncoder();
+    let after = 0;
+    let first = true;
+    let done = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.encode(format.head(session)));
+      },
+      // the next page only when the client has taken the last one
+      async pull(controller) {
+        if (done) return;
+        const page = await queryAsCaller(sql, claims, (tx) => messagesAfter(tx, id, after, PAGE));
+        const text = page.map(({ seq: _, ...message }) => {
+          const line = format.message(message, first);
+          first = false;
+          return line;
+        }).join("");
+        if (page.length > 0) after = Number(page.at(-1)!.seq);
+        if (page.length < PAGE) {
+          done = true;
+          controller.enqueue(bytes.encode(text + format.tail()));
+          controller.close();
+        } else {
+          controller.enqueue(bytes.encode(text));
+        }
+      },
+    }, { highWaterMark: 0 });
+    return c.body(body, 200, {
+      "content-type": format.contentType,
+      "content-disposition": `attachment; filename="chat-${id}.${format.extension}"`,
+    });
+  });
+  return app;
+}
