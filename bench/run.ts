@@ -71,6 +71,9 @@ function apiEnv(databaseUrl: string, poolMax = 5): Record<string, string> {
     DB_POOL_MAX: String(poolMax),
     // measured: the reply's path; a title request per new session would run beside it
     TITLE_GENERATION: "false",
+    // one user runs 500 streams at once here
+    QUOTA_MESSAGES_PER_DAY: "0",
+    QUOTA_CONCURRENT_STREAMS: "0",
   };
 }
 const apiArgs = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];

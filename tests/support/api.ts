@@ -54,6 +54,9 @@ export async function startTestApi(
     OPENAI_TIMEOUT_MS: "2000",
     // on where a test is about titles: a background title request would race the bytes other tests compare
     TITLE_GENERATION: "false",
+    // quotas are tested on their own; elsewhere one user may run many replies at once
+    QUOTA_MESSAGES_PER_DAY: "0",
+    QUOTA_CONCURRENT_STREAMS: "0",
     ...opts.env,
   } as Record<string, string>);
   const pending = new Set<Promise<unknown>>();

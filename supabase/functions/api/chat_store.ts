@@ -135,6 +135,47 @@ export function readHistoryPage(tx: Tx, sessionId: string, limit: number, before
     where s.id = ${sessionId}`;
 }
 
+export interface QuotaUse {
+  sent_today: number;
+  /** seconds until the oldest message of the last 24 hours leaves the window */
+  day_frees_in: number;
+  streaming: number;
+}
+
+/**
+ * What the caller has used of their quotas, under a per-user lock held to
+ * the end of the transaction: concurrent sends of one user are counted one
+ * after another, so none can slip past a limit.
+ */
+export async function quotaUse(tx: Tx): Promise<QuotaUse> {
+  const locked = tx`select pg_advisory_xact_lock(hashtextextended((select auth.uid())::text, 7))`
+    .execute();
+  const used = tx<QuotaUse[]>`
+    with today as (
+      select m.created_at from public.chat_sessions s
+      join public.messages m on m.chat_session_id = s.id
+      where m.role = 'user' and m.created_at > now() - interval '24 hours'
+    )
+    select (select count(*) from today)::int as sent_today,
+           coalesce(ceil(extract(epoch from
+             (select min(created_at) from today) + interval '24 hours' - now())), 0)::int as day_frees_in,
+           (select count(*) from public.reply_slots
+            where started_at > now() - interval '15 minutes')::int as streaming`.execute();
+  const [lock, use] = await Promise.allSettled([locked, used]);
+  if (lock.status === "rejected") throw lock.reason;
+  if (use.status === "rejected") throw use.reason;
+  return use.value[0]!;
+}
+
+/** Takes a reply slot (freed by `saveReply`, or by `freeReplySlot`). */
+export function takeReplySlot(tx: Tx) {
+  return tx<{ id: string }[]>`insert into public.reply_slots default values returning id`;
+}
+
+export function freeReplySlot(tx: Tx, slotId: string) {
+  return tx`delete from public.reply_slots where id = ${slotId}`;
+}
+
 export interface Turn {
   userMessageId: string;
   /** the newest stored messages that fit the budget, oldest first, the new message last */
@@ -282,10 +323,13 @@ export function saveReply(
     usage: Usage | undefined;
     /** the reply's own tokens, for the budget of later turns */
     tokens: number;
+    /** the reply slot it held, freed with the save */
+    slotId: string | null;
   },
 ) {
   const usage = reply.usage ?? { promptTokens: null, completionTokens: null };
   return tx`
+    with freed as (delete from public.reply_slots where id = ${reply.slotId})
     insert into public.messages (id, chat_session_id, role, content, model, finish_reason,
                                  tokens, prompt_tokens, completion_tokens)
     values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},

@@ -32,6 +32,9 @@ const Env = z.object({
   /** a short title written by the model after a session's first message */
   TITLE_GENERATION: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
   TITLE_MODEL: z.string().min(1).optional(),
+  /** per-user quotas; 0 switches one off */
+  QUOTA_MESSAGES_PER_DAY: int(0).default(1000),
+  QUOTA_CONCURRENT_STREAMS: int(0).default(5),
   /** signs page cursors; defaults to a key derived from SUPABASE_DB_URL (secret and the same on every instance) */
   CURSOR_SECRET: z.string().min(16).optional(),
   /** the reply protocol when a request names none: text | data | sse */
@@ -61,6 +64,7 @@ export interface Config {
     titles: { enabled: boolean; model: string };
   };
   cursorSecret: string;
+  quotas: { messagesPerDay: number; concurrentStreams: number };
   streamProtocol: "text" | "data" | "sse";
   corsOrigins: string[];
   maxBodyBytes: number;
@@ -93,6 +97,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },
     },
     cursorSecret: e.CURSOR_SECRET ?? e.SUPABASE_DB_URL,
+    quotas: {
+      messagesPerDay: e.QUOTA_MESSAGES_PER_DAY,
+      concurrentStreams: e.QUOTA_CONCURRENT_STREAMS,
+    },
     streamProtocol: e.STREAM_PROTOCOL,
     corsOrigins: e.CORS_ORIGINS,
     maxBodyBytes: e.MAX_BODY_BYTES,

@@ -5,7 +5,15 @@
 import { type Context, Hono } from "hono";
 import type { RouteDeps } from "../app.ts";
 import type { UserClaims } from "../auth.ts";
-import { beginTurn, saveReply, setGeneratedTitle, type Turn } from "../chat_store.ts";
+import {
+  beginTurn,
+  type QuotaUse,
+  quotaUse,
+  saveReply,
+  setGeneratedTitle,
+  takeReplySlot,
+  type Turn,
+} from "../chat_store.ts";
 import { asCaller, queryAsCaller, retryWhileUnavailable } from "../database.ts";
 import { ApiError, parseOr422, sessionNotFound } from "../errors.ts";
 import {
@@ -64,14 +72,22 @@ export function messageRoutes(deps: RouteDeps) {
 
     // committed before the model is called: nothing the user sent is lost
     const timing = new ServerTiming();
-    const turn = await asCaller(sql, claims, (tx) =>
-      beginTurn(tx, {
+    const limits = config.quotas;
+    const quotasOn = limits.messagesPerDay > 0 || limits.concurrentStreams > 0;
+    const { turn, slotId } = await asCaller(sql, claims, async (tx) => {
+      // counted under a per-user lock, before anything is stored
+      if (quotasOn) refuseOverQuota(await quotaUse(tx), limits);
+      const turn = await beginTurn(tx, {
         sessionId: id,
         content: message.content,
         tokens,
         clientMessageId: message.id ?? null,
         history: { tokens: budget - needed, perMessage: perMessageTokens },
-      }));
+      });
+      const callsModel = turn && turn !== "conflict" && !turn.storedReply;
+      const slotId = quotasOn && callsModel ? (await takeReplySlot(tx))[0]!.id : null;
+      return { turn, slotId };
+    });
     timing.lap("db", "store the message and read the history");
     if (!turn) throw sessionNotFound();
     if (turn === "conflict") {
@@ -99,6 +115,7 @@ export function messageRoutes(deps: RouteDeps) {
               ending,
               usage,
               tokens: contentTokens(content),
+              slotId,
             }),
         )
       );
@@ -191,6 +208,26 @@ export function messageRoutes(deps: RouteDeps) {
   }
 
   return app;
+}
+
+function refuseOverQuota(
+  use: QuotaUse,
+  limits: { messagesPerDay: number; concurrentStreams: number },
+) {
+  if (limits.messagesPerDay > 0 && use.sent_today >= limits.messagesPerDay) {
+    throw new ApiError(
+      429,
+      `Daily message limit reached: ${limits.messagesPerDay} messages per 24 hours`,
+      { "retry-after": String(Math.max(1, use.day_frees_in)) },
+    );
+  }
+  if (limits.concurrentStreams > 0 && use.streaming >= limits.concurrentStreams) {
+    throw new ApiError(
+      429,
+      `Concurrent reply limit reached: ${limits.concurrentStreams} replies streaming at a time`,
+      { "retry-after": "5" },
+    );
+  }
 }
 
 /** Where the time before the first byte went, for the Server-Timing header (and the benchmark). */
