@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { startTestApi, type TestApi, type TestUser } from "./support/api.ts";
-import { createSession } from "./support/fixtures.ts";
+import { addConversation, createSession } from "./support/fixtures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
 const api = await startTestApi({
@@ -232,18 +232,13 @@ const promptTokens = (messages: { content: string }[]) =>
 /** Stores `count` turns the way the API does: each with its own token count. */
 async function longSession(userId: string, count: number, counted = true): Promise<string> {
   const session = await createSession(api.db.admin, userId);
-  const rows = Array.from({ length: count }, (_, i) => {
-    const content = `turn ${i + 1} of a very long chat`;
-    return {
-      chat_session_id: session,
-      role: i % 2 ? "assistant" : "user",
-      content,
-      tokens: counted ? countTokens(content) : null,
-    };
-  });
-  for (let i = 0; i < rows.length; i += 1000) {
-    await api.db.admin`insert into public.messages ${api.db.admin(rows.slice(i, i + 1000))}`;
-  }
+  await addConversation(
+    api.db.admin,
+    session,
+    count,
+    (i) => `turn ${i + 1} of a very long chat`,
+    counted ? countTokens : undefined,
+  );
   return session;
 }
 

@@ -1,21 +1,19 @@
 /** GET /api/sessions/:id/export: the whole conversation as a streamed download. */
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
-import { createSession } from "./support/fixtures.ts";
+import { addConversation, createSession } from "./support/fixtures.ts";
 import { json, send } from "./support/http.ts";
 
 const api = await startTestApi();
 
 async function conversation(userId: string, count: number) {
   const session = await createSession(api.db.admin, userId, "Exported chat");
-  const rows = Array.from({ length: count }, (_, i) => ({
-    chat_session_id: session,
-    role: i % 2 ? "assistant" : "user",
-    content: `message ${i + 1}: "quotes", ünïcødé 🙂\nsecond line`,
-  }));
-  for (let i = 0; i < rows.length; i += 1000) {
-    await api.db.admin`insert into public.messages ${api.db.admin(rows.slice(i, i + 1000))}`;
-  }
+  await addConversation(
+    api.db.admin,
+    session,
+    count,
+    (i) => `message ${i + 1}: "quotes", ünïcødé 🙂\nsecond line`,
+  );
   return session;
 }
 

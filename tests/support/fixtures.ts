@@ -52,3 +52,29 @@ export async function sqlState(work: () => Promise<unknown>): Promise<string | u
     throw error;
   }
 }
+
+/**
+ * Adds many alternating user/assistant messages to a session at once, in
+ * batches: `content(i)` writes the i-th (0-based), `tokens(content)` its
+ * count (null: as a client that stores none).
+ */
+export async function addConversation(
+  admin: postgres.Sql,
+  sessionId: string,
+  count: number,
+  content: (i: number) => string,
+  tokens: (content: string) => number | null = () => null,
+): Promise<void> {
+  const rows = Array.from({ length: count }, (_, i) => {
+    const text = content(i);
+    return {
+      chat_session_id: sessionId,
+      role: i % 2 ? "assistant" : "user",
+      content: text,
+      tokens: tokens(text),
+    };
+  });
+  for (let i = 0; i < rows.length; i += 1000) {
+    await admin`insert into public.messages ${admin(rows.slice(i, i + 1000))}`;
+  }
+}
