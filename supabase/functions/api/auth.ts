@@ -11,10 +11,10 @@
  * of `sub` unchecked; all of which we would have had to wrap anyway.
  */
 import { createMiddleware } from "hono/factory";
-import { HTTPException } from "hono/http-exception";
 import * as jose from "jose";
 import { LRUCache } from "lru-cache";
 import type { Claims } from "./database.ts";
+import { ApiError } from "./errors.ts";
 
 export type UserClaims = Claims & { role: "authenticated"; sub: string };
 
@@ -103,15 +103,21 @@ function reason(error: unknown): string {
   return "the token is malformed";
 }
 
-export function unauthorized(detail: string): HTTPException {
-  return new HTTPException(401, { message: `Not authenticated: ${detail}` });
+/**
+ * 401 with its challenge (RFC 6750): a bare `Bearer` when no token came, and
+ * `error="invalid_token"` when the one that came is no good.
+ */
+export function unauthorized(detail: string, tokenSent = true): ApiError {
+  return new ApiError(401, `Not authenticated: ${detail}`, {
+    "www-authenticate": tokenSent ? 'Bearer error="invalid_token"' : "Bearer",
+  });
 }
 
 /** Rejects the request with 401 unless it carries a valid user token; puts the claims on the context. */
 export function requireUser(verify: TokenVerifier) {
   return createMiddleware<{ Variables: { claims: UserClaims } }>(async (c, next) => {
     const header = c.req.header("authorization");
-    if (!header) throw unauthorized("no bearer token");
+    if (!header) throw unauthorized("no bearer token", false);
     const match = /^Bearer +([A-Za-z0-9_.~+/=-]+) *$/i.exec(header);
     if (!match) throw unauthorized("the Authorization header is not a bearer token");
     c.set("claims", await verify(match[1]!));

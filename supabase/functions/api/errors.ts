@@ -52,13 +52,7 @@ export function toResponse(error: unknown, c: Context, log: (m: string, e: unkno
     return c.json({ detail: error.detail }, error.status, error.headers);
   }
   if (error instanceof HTTPException) {
-    const headers: Record<string, string> = error.status === 401
-      ? { "www-authenticate": 'Bearer error="invalid_token"' }
-      : {};
-    if (error.status === 401 && error.message.endsWith("no bearer token")) {
-      headers["www-authenticate"] = "Bearer";
-    }
-    return c.json({ detail: error.message || "Request failed" }, error.status, headers);
+    return c.json({ detail: error.message || "Request failed" }, error.status);
   }
   if (error instanceof ModelError) return c.json({ detail: error.message }, error.status);
   if (isDatabaseUnavailable(error)) {
