@@ -167,13 +167,9 @@ export async function quotaUse(tx: Tx): Promise<QuotaUse> {
   return use.value[0]!;
 }
 
-/** Takes a reply slot (freed by `saveReply`, or by `freeReplySlot`). */
+/** Takes a reply slot; `saveReply` frees it with the reply. */
 export function takeReplySlot(tx: Tx) {
   return tx<{ id: string }[]>`insert into public.reply_slots default values returning id`;
-}
-
-export function freeReplySlot(tx: Tx, slotId: string) {
-  return tx`delete from public.reply_slots where id = ${slotId}`;
 }
 
 export interface Turn {

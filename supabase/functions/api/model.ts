@@ -184,7 +184,7 @@ export async function generateTitle(
 }
 
 /** One line, no wrapping quotes or final period, at most 200 characters (what a title may hold). */
-export function cleanTitle(text: string): string {
+function cleanTitle(text: string): string {
   const line = text.replace(/\s+/g, " ").trim()
     .replace(/^(title:\s*)/i, "")
     .replace(/^["'«“”„`]+|["'»“”`]+$/g, "")
