@@ -60,11 +60,11 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
 }).spawn();
 say(`API: ${apiUrl}  (try: curl ${apiUrl}/health; a token: deno task token you@example.com)`);
 
+/** Stops what dev started, in order, and exits; once, whichever asks first. */
 let stopping = false;
-async function stop() {
+async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
-  say("stopping");
   try {
     functionProcess.kill("SIGTERM");
   } catch { /* already gone */ }
@@ -72,15 +72,16 @@ async function stop() {
   await standIn?.close();
   await embedded?.stop();
   await forgetRunning();
-  Deno.exit(0);
+  Deno.exit(code);
 }
-Deno.addSignalListener("SIGINT", stop);
-Deno.addSignalListener("SIGTERM", stop);
+const onSignal = () => {
+  say("stopping");
+  shutdown(0);
+};
+Deno.addSignalListener("SIGINT", onSignal);
+Deno.addSignalListener("SIGTERM", onSignal);
 const { code } = await functionProcess.status;
 if (!stopping) {
   say(`the function exited with code ${code}`);
-  await standIn?.close();
-  await embedded?.stop();
-  await forgetRunning();
-  Deno.exit(code);
+  await shutdown(code);
 }
