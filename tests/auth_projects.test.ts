@@ -394,11 +394,15 @@ Deno.test('the function starts on a legacy-secret project ({"keys":[]}) and lets
   const api = await startTestApi({ db });
   const userId = await newUserId(api);
   const server = new Deno.Command(Deno.execPath(), {
+    // as the CLI runs it: the function's folder with its own import map
     args: [
       "run",
       "--allow-net",
       "--allow-env",
       "--allow-read",
+      "--no-lock",
+      "--config",
+      new URL("../supabase/functions/api/deno.json", import.meta.url).pathname,
       new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
     ],
     env: {
@@ -422,7 +426,7 @@ Deno.test('the function starts on a legacy-secret project ({"keys":[]}) and lets
       body: [],
     });
   } finally {
-    server.kill();
+    if (!(await Promise.race([server.status, Promise.resolve(undefined)]))) server.kill();
     await server.status;
     await server.stdout.cancel();
     await auth.close();
