@@ -31,8 +31,28 @@ export async function signAccessToken(
   user: { id: string; email?: string | null },
   opts: { expiresInSeconds?: number; claims?: Record<string, unknown> } = {},
 ): Promise<string> {
+  return await accessToken(user, opts)
+    .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" })
+    .sign(await jose.importJWK(key.privateJwk, "ES256"));
+}
+
+/** A token as a project on the legacy JWT secret issues it: HS256, no `kid`. */
+export async function signLegacyAccessToken(
+  secret: Uint8Array,
+  user: { id: string; email?: string | null },
+  opts: { expiresInSeconds?: number; claims?: Record<string, unknown> } = {},
+): Promise<string> {
+  return await accessToken(user, opts).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(
+    secret,
+  );
+}
+
+function accessToken(
+  user: { id: string; email?: string | null },
+  opts: { expiresInSeconds?: number; claims?: Record<string, unknown> },
+): jose.SignJWT {
   const now = Math.floor(Date.now() / 1000);
-  return await new jose.SignJWT({
+  return new jose.SignJWT({
     iss: "http://127.0.0.1:54321/auth/v1",
     aud: "authenticated",
     role: "authenticated",
@@ -46,9 +66,7 @@ export async function signAccessToken(
     is_anonymous: false,
     ...opts.claims,
   })
-    .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" })
     .setSubject(user.id)
     .setIssuedAt(now)
-    .setExpirationTime(now + (opts.expiresInSeconds ?? 3600))
-    .sign(await jose.importJWK(key.privateJwk, "ES256"));
+    .setExpirationTime(now + (opts.expiresInSeconds ?? 3600));
 }

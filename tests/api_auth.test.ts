@@ -218,7 +218,9 @@ Deno.test("CORS origins come from config: a listed origin is echoed, others are 
 });
 
 Deno.test("a remembered token stops working when it expires", async () => {
-  const verify = createTokenVerifier({ keys: [api.key.publicJwk] }, { clockToleranceSeconds: 0 });
+  const verify = createTokenVerifier({ jwks: { keys: [api.key.publicJwk] } }, {
+    clockToleranceSeconds: 0,
+  });
   const token = await signAccessToken(api.key, { id: user.id }, { expiresInSeconds: 1 });
   assert.equal((await verify(token)).sub, user.id);
   assert.equal((await verify(token)).sub, user.id); // now from memory

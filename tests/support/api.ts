@@ -11,7 +11,7 @@ import {
 } from "../../local/signing_keys.ts";
 import { type StandInModel, startStandInModel } from "../../local/stand_in_model.ts";
 import { createApp } from "../../supabase/functions/api/app.ts";
-import { createTokenVerifier } from "../../supabase/functions/api/auth.ts";
+import { createTokenVerifier, type VerifierOptions } from "../../supabase/functions/api/auth.ts";
 import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
 import { connect } from "../../supabase/functions/api/database.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
@@ -38,7 +38,7 @@ export interface TestApi {
 }
 
 export async function startTestApi(
-  opts: { env?: Partial<Env>; db?: TestDatabase } = {},
+  opts: { env?: Partial<Env>; db?: TestDatabase; auth?: VerifierOptions } = {},
 ): Promise<TestApi> {
   const db = opts.db ?? await createTestDatabase();
   const model = await startStandInModel({ script: () => ({ chunks: ["Hello", " there", "!"] }) });
@@ -61,16 +61,18 @@ export async function startTestApi(
   } as Record<string, string>);
   const pending = new Set<Promise<unknown>>();
   const logs: string[] = [];
+  const log = (message: string, error?: unknown) =>
+    logs.push(`${new Date().toISOString()} ${message}: ${error}`);
   const app = createApp({
     config,
     sql: connect(config.database.url, { max: config.database.poolMax }),
     model: createModelClient(config.model),
-    verifyToken: createTokenVerifier(config.jwks),
+    verifyToken: createTokenVerifier(config.auth, { log, ...opts.auth }),
     waitUntil: (work) => {
       pending.add(work);
       work.finally(() => pending.delete(work));
     },
-    log: (message, error) => logs.push(`${new Date().toISOString()} ${message}: ${error}`),
+    log,
   });
   return {
     app,

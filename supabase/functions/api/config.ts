@@ -3,6 +3,7 @@
  * a bad value fails the start with a message naming the variable.
  */
 import { z } from "zod";
+import type { AuthSources } from "./auth.ts";
 
 const list = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -13,8 +14,13 @@ const Env = z.object({
   DB_POOL_MAX: int(1).default(5),
   /** the transaction pooler (port 6543) cannot keep prepared statements: set false there */
   DB_PREPARE: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
-  /** inline JWKS (`{"keys":[...]}`) of the project's signing keys */
-  SUPABASE_JWKS: z.string().min(1),
+  /** inline JWKS (`{"keys":[...]}`) of the project's signing keys; `{"keys":[]}` on legacy-secret projects */
+  SUPABASE_JWKS: z.string().optional(),
+  /** the project's URL: its JWKS endpoint, and its Auth server for HS256 tokens */
+  SUPABASE_URL: z.string().url().optional(),
+  /** the `apikey` for the project's Auth server: a publishable key (`{"default": "sb_publishable_..."}`) or the anon key */
+  SUPABASE_PUBLISHABLE_KEYS: z.string().optional(),
+  SUPABASE_ANON_KEY: z.string().optional(),
   OPENAI_API_KEY: z.string().min(1),
   OPENAI_BASE_URL: z.string().url().optional(),
   OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
@@ -51,7 +57,7 @@ export type Env = z.input<typeof Env>;
 
 export interface Config {
   database: { url: string; poolMax: number; prepare: boolean };
-  jwks: { keys: Record<string, unknown>[] };
+  auth: AuthSources;
   model: {
     apiKey: string;
     baseURL: string | undefined;
@@ -77,14 +83,22 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const parsed = Env.safeParse(
     Object.fromEntries(Object.entries(env).filter(([, value]) => value !== "")),
   );
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  let auth: AuthSources | undefined;
+  try {
+    auth = authSources(env);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (!parsed.success || !auth) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   const e = parsed.data;
   return {
     database: { url: e.SUPABASE_DB_URL, poolMax: e.DB_POOL_MAX, prepare: e.DB_PREPARE },
-    jwks: parseJwks(e.SUPABASE_JWKS),
+    auth,
     model: {
       apiKey: e.OPENAI_API_KEY,
       baseURL: e.OPENAI_BASE_URL,
@@ -109,15 +123,53 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 }
 
 const Jwks = z.union([
-  z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }),
-  z.array(z.record(z.string(), z.unknown())).min(1).transform((keys) => ({ keys })),
+  z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+  z.array(z.record(z.string(), z.unknown())).transform((keys) => ({ keys })),
 ]);
 
-function parseJwks(text: string): Config["jwks"] {
+/** Key types that can verify a Supabase token: EC, RSA, OKP public keys, or the legacy secret (`oct`). */
+const KEY_TYPES = new Set(["EC", "RSA", "OKP", "oct"]);
+
+/**
+ * Where tokens get checked. Inline keys are used first; SUPABASE_URL adds the
+ * project's JWKS endpoint and its Auth server. A missing or empty
+ * SUPABASE_JWKS is fine with SUPABASE_URL (hosted always sets it); with
+ * neither there is nothing to check a token against.
+ */
+function authSources(env: Record<string, string | undefined>): AuthSources {
+  const text = env.SUPABASE_JWKS?.trim();
+  let jwks: AuthSources["jwks"] = { keys: [] };
+  if (text) {
+    const parsed = Jwks.safeParse(tryJson(text));
+    if (!parsed.success) {
+      throw new Error('SUPABASE_JWKS: expected a JSON Web Key Set, {"keys": [...]}');
+    }
+    jwks = parsed.data;
+  }
+  const url = env.SUPABASE_URL?.trim() || undefined;
+  if (!url && !jwks.keys.some((k) => KEY_TYPES.has(String(k.kty)))) {
+    throw new Error(
+      "SUPABASE_JWKS, SUPABASE_URL: no signing keys to verify tokens with; set SUPABASE_JWKS " +
+        "to the project's JWKS, or SUPABASE_URL to fetch it (Supabase sets both)",
+    );
+  }
+  return { jwks, url, apiKey: publishableKey(env) ?? (env.SUPABASE_ANON_KEY?.trim() || undefined) };
+}
+
+/** SUPABASE_PUBLISHABLE_KEYS is a JSON map of name to key; the platform names its own `default`. */
+function publishableKey(env: Record<string, string | undefined>): string | undefined {
+  const keys = tryJson(env.SUPABASE_PUBLISHABLE_KEYS ?? "");
+  if (!keys || typeof keys !== "object" || Array.isArray(keys)) return undefined;
+  const map = keys as Record<string, unknown>;
+  const key = map.default ?? Object.values(map).find((v) => typeof v === "string" && v);
+  return typeof key === "string" && key ? key : undefined;
+}
+
+function tryJson(text: string): unknown {
   try {
-    return Jwks.parse(JSON.parse(text));
+    return JSON.parse(text);
   } catch {
-    throw new ConfigError('SUPABASE_JWKS: expected a JSON Web Key Set, {"keys": [...]}');
+    return undefined;
   }
 }
 

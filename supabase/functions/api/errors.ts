@@ -47,6 +47,12 @@ export function parseOr422<S extends z.ZodType>(
 
 export const sessionNotFound = () => new ApiError(404, "Chat session not found");
 
+/** The project's Auth server or JWKS endpoint cannot be reached: the token is not at fault. */
+export const authUnavailable = (retryAfterSeconds: number) =>
+  new ApiError(503, "Authentication is unavailable, try again shortly", {
+    "retry-after": String(retryAfterSeconds),
+  });
+
 export function toResponse(error: unknown, c: Context, log: (m: string, e: unknown) => void) {
   if (error instanceof ApiError) {
     return c.json({ detail: error.detail }, error.status, error.headers);

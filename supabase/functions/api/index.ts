@@ -15,6 +15,9 @@ const config = parseConfig(Deno.env.toObject());
 const edgeRuntime = (globalThis as { EdgeRuntime?: { waitUntil(p: Promise<unknown>): void } })
   .EdgeRuntime;
 
+const log = (message: string, error?: unknown) =>
+  console.error(JSON.stringify({ level: "error", message, error: String(error) }));
+
 const app = createApp({
   config,
   sql: connect(config.database.url, {
@@ -22,10 +25,9 @@ const app = createApp({
     prepare: config.database.prepare,
   }),
   model: createModelClient(config.model),
-  verifyToken: createTokenVerifier(config.jwks),
+  verifyToken: createTokenVerifier(config.auth, { log }),
   waitUntil: (work) => edgeRuntime?.waitUntil(work),
-  log: (message, error) =>
-    console.error(JSON.stringify({ level: "error", message, error: String(error) })),
+  log,
 });
 
 Deno.serve({ port: config.port }, app.fetch);
