@@ -29,6 +29,14 @@ try {
     args,
     env: { DATABASE_URL: url, TEST_DATABASE_PREFIX: prefix },
   }).spawn();
+  // Ctrl-C or SIGTERM ends the command first; the server is then stopped and removed below
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    });
+  }
   code = (await child.status).code;
 } finally {
   if (given) await dropTestDatabases(url, prefix);
