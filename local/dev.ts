@@ -21,9 +21,12 @@ const embedded = env.DATABASE_URL
 const databaseUrl = env.DATABASE_URL || embedded!.url;
 await prepareDatabase(databaseUrl);
 say(
-  embedded
+  !embedded
+    ? "database: DATABASE_URL"
+    : embedded.dataDir === databaseDir
     ? `database: embedded Postgres 17, data kept in ${databaseDir}`
-    : "database: DATABASE_URL",
+    : `database: embedded Postgres 17, data kept in ${embedded.dataDir} (linked from ${databaseDir}: ` +
+      "this folder is private, and Postgres runs as its own OS user)",
 );
 
 const key = await loadSigningKey();

@@ -16,10 +16,7 @@ if (!command) {
 }
 
 const given = Deno.env.get("DATABASE_URL");
-const server = given ? undefined : await startEmbeddedPostgres({
-  dataDir: await Deno.makeTempDir({ prefix: "chat-test-postgres-" }),
-  persistent: false,
-});
+const server = given ? undefined : await throwawayServer();
 const url = given ?? server!.url;
 const prefix = `test_${Date.now().toString(36)}_`;
 
@@ -29,6 +26,14 @@ try {
     args,
     env: { DATABASE_URL: url, TEST_DATABASE_PREFIX: prefix },
   }).spawn();
+  // Ctrl-C or SIGTERM ends the command first; the server is then stopped and removed below
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    });
+  }
   code = (await child.status).code;
 } finally {
   if (given) await dropTestDatabases(url, prefix);
@@ -44,5 +49,16 @@ async function dropTestDatabases(serverUrl: string, prefix: string) {
     for (const { datname } of rows) await sql`drop database ${sql(datname)} with (force)`;
   } finally {
     await sql.end();
+  }
+}
+
+/** A fresh embedded Postgres whose folder goes when it stops, or at once if it cannot start. */
+async function throwawayServer() {
+  const dataDir = await Deno.makeTempDir({ prefix: "chat-test-postgres-" });
+  try {
+    return await startEmbeddedPostgres({ dataDir, persistent: false });
+  } catch (error) {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    throw error;
   }
 }
