@@ -57,8 +57,6 @@ export interface Bench {
   owner: string;
   /** `authorization` header of `owner` */
   auth: Record<string, string>;
-  /** `owner`'s 20 sessions */
-  sessions: string[];
   /** `owner`'s session holding 50 messages */
   historySession: string;
   /** a newly signed-up user and its `authorization` header */

@@ -99,7 +99,6 @@ export async function startBench(
       modelUrl,
       owner,
       auth: { authorization: `Bearer ${token}` },
-      sessions,
       historySession,
       async signUp() {
         const id = await signUp(db.admin);
