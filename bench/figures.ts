@@ -1,0 +1,26 @@
+/**
+ * Every benchmark figure, in the order `deno task bench` runs them and docs/benchmarks.md
+ * shows them. The order matters where a figure changes the stack: the slow streams run before
+ * isolation, whose million rows would only slow their setup, and every figure after isolation
+ * runs with those rows in the tables. A new figure: a file in bench/figures/ and a line here.
+ */
+import type { Figure } from "./figure.ts";
+import { coldStart } from "./figures/cold_start.ts";
+import { firstByte } from "./figures/first_byte.ts";
+import { isolation } from "./figures/isolation.ts";
+import { longSessions } from "./figures/long_sessions.ts";
+import { relay } from "./figures/relay.ts";
+import { roundTrips } from "./figures/round_trips.ts";
+import { streams } from "./figures/streams.ts";
+import { throughput } from "./figures/throughput.ts";
+
+export const figures: Figure[] = [
+  roundTrips,
+  throughput,
+  firstByte,
+  relay,
+  streams,
+  isolation,
+  longSessions,
+  coldStart,
+];

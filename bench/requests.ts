@@ -1,0 +1,72 @@
+/** The requests the figures time: a message sent through the API, and the model asked directly. */
+
+export interface Posted {
+  status: number;
+  /** ms from sending to the first byte of the reply */
+  firstByte: number;
+  /** ms from sending to the end of the reply */
+  total: number;
+  bytes: number;
+  /** the reply's Server-Timing durations by name, in ms */
+  timing: Record<string, number>;
+}
+
+/** POSTs one user message to a session and reads the whole reply. */
+export async function post(
+  base: string,
+  headers: Record<string, string>,
+  session: string,
+  content: string,
+  model: string,
+): Promise<Posted> {
+  const started = performance.now();
+  const response = await fetch(`${base}/api/sessions/${session}`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content }], model }),
+  });
+  const reader = response.body!.getReader();
+  let firstByte = NaN;
+  let bytes = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    if (Number.isNaN(firstByte)) firstByte = performance.now() - started;
+    bytes += r.value.length;
+  }
+  return {
+    status: response.status,
+    firstByte,
+    total: performance.now() - started,
+    bytes,
+    timing: serverTiming(response.headers.get("server-timing")),
+  };
+}
+
+/** Streams a reply from the model server without the API: the baseline **direct**. */
+export async function direct(
+  modelUrl: string,
+  model: string,
+): Promise<{ firstByte: number; total: number }> {
+  const started = performance.now();
+  const response = await fetch(`${modelUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer bench" },
+    body: JSON.stringify({ model, stream: true, messages: [{ role: "user", content: "hi" }] }),
+  });
+  const reader = response.body!.getReader();
+  let firstByte = NaN;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    if (Number.isNaN(firstByte)) firstByte = performance.now() - started;
+  }
+  return { firstByte, total: performance.now() - started };
+}
+
+/** Server-Timing durations by name, in ms. */
+function serverTiming(header: string | null): Record<string, number> {
+  return Object.fromEntries(
+    (header ?? "").split(",").map((entry) => {
+      const [name, ...params] = entry.trim().split(";");
+      const dur = params.find((p) => p.startsWith("dur="));
+      return [name, Number(dur?.slice(4))];
+    }),
+  );
+}
