@@ -4,6 +4,7 @@
  */
 import OpenAI from "openai";
 import type { Config } from "./config.ts";
+import { storable } from "./storable_text.ts";
 
 export type ModelClient = OpenAI;
 
@@ -105,7 +106,8 @@ export async function openReply(
         }
         const choice = chunk.choices[0];
         if (!choice) continue;
-        const text = choice.delta?.content ?? "";
+        // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
+        const text = storable(choice.delta?.content ?? "");
         const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
         finished ||= finishReason !== undefined;
         if (text || finishReason) yield { text, finishReason };
