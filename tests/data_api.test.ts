@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { asCaller, type Tx } from "../supabase/functions/api/database.ts";
 import { startTestApi, type TestUser } from "./support/api.ts";
+import { recordFigure } from "./support/figures.ts";
 import { addMessage, anonClaims, createSession, sqlState, userClaims } from "./support/fixtures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
@@ -19,6 +20,8 @@ const admin = api.db.admin;
 /** Runs `work` as PostgREST would for this user; the SQLSTATE it fails with, or undefined. */
 const asUser = (user: TestUser, work: (tx: Tx) => Promise<unknown>) =>
   sqlState(() => asCaller(admin, userClaims(user.id), work));
+
+const ABUSE = "Abuse: Data API writes as role authenticated (all refused)";
 
 Deno.test("the Data API grants a signed-in user exactly: read profile, sessions, messages; rename and delete sessions", async () => {
   // every privilege role authenticated holds on anything in the exposed schema, column by column
@@ -117,6 +120,7 @@ Deno.test("refused: a planted system or assistant message; so the model only eve
     );
     assert.equal(state, "42501", role);
   }
+  recordFigure(ABUSE, "messages inserted directly (system, assistant, user)", 3);
   assert.equal((await chat(api, me, session, "second")).status, 200);
   const prompt = api.model.requests.at(-1)!.messages;
   assert.deepEqual(prompt.filter((m) => m.role === "system").map((m) => m.content), [
@@ -140,6 +144,7 @@ Deno.test("refused: a session created directly (sessions come with their first m
        on conflict (id) do update set title = 'x'`,
   );
   assert.equal(upsert, "42501");
+  recordFigure(ABUSE, "sessions created directly (insert, upsert)", 2);
   assert.deepEqual((await json(send(api, me, "GET", "/api/sessions"))).body, []);
 });
 
@@ -188,6 +193,7 @@ Deno.test("refused: token counts, running totals, usage, model and finish reason
   for (const [what, attempt] of attempts) {
     assert.equal(await asUser(me, attempt), "42501", what);
   }
+  recordFigure(ABUSE, "token counts, running totals, usage, model, finish reason", attempts.length);
   assert.deepEqual(
     await admin`select * from public.messages where chat_session_id = ${session}`,
     before,
@@ -218,6 +224,7 @@ Deno.test("refused: reading, freeing or forging reply slots, so the concurrent l
   ) {
     assert.equal(await asUser(me, attempt), "42501");
   }
+  recordFigure(ABUSE, "reply slots: read, free, lapse, forge (and the old public table)", 5);
   const second = await send(limited, me, "POST", `/api/sessions/${crypto.randomUUID()}`, {
     messages: [{ role: "user", content: "a second at once" }],
   });
@@ -239,6 +246,7 @@ Deno.test("refused: reading or clearing the daily message count", async () => {
   ) {
     assert.equal(await asUser(me, attempt), "42501");
   }
+  recordFigure(ABUSE, "daily message count: read, clear, backdate", 3);
   const [row] = await admin`
     select count(*)::int as n from chat_private.message_sends where user_id = ${me.id}`;
   assert.equal(row!.n, 1);
@@ -266,6 +274,7 @@ Deno.test("chat_private's functions refuse a Data API request, anon, and another
       .length,
   }));
   assert.deepEqual(foreign, { saved: false, added: 0 });
+  recordFigure(ABUSE, "chat_private calls: via PostgREST, as anon, on another's session", 5);
   await asCaller(
     admin,
     userClaims(other.id),
