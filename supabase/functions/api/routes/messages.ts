@@ -103,7 +103,7 @@ export function messageRoutes(deps: RouteDeps) {
       assistantMessageId: turn.storedReply?.id ?? crypto.randomUUID(),
       model: turn.storedReply?.model || model,
     };
-    // the slot must not outlive the reply, whether or not the reply could be saved
+    // the slot must not outlive the reply, whether or not the reply could be saved (a save frees it)
     const releaseSlot = async () => {
       if (!slotId) return;
       await queryAsCaller(sql, claims, (tx) => freeReplySlot(tx, slotId))
@@ -111,28 +111,26 @@ export function messageRoutes(deps: RouteDeps) {
     };
     // a reply outlives a brief database outage: its save waits for the database to return
     const save = async (content: string, ending: Ending, usage?: Usage) => {
-      try {
-        await retryWhileUnavailable(() =>
-          queryAsCaller(
-            sql,
-            claims,
-            (tx) =>
-              saveReply(tx, {
-                id: ids.assistantMessageId,
-                sessionId: id,
-                content,
-                model,
-                ending,
-                usage,
-                tokens: contentTokens(content),
-                slotId,
-              }),
-          )
-        );
-      } catch (error) {
+      await retryWhileUnavailable(() =>
+        queryAsCaller(
+          sql,
+          claims,
+          (tx) =>
+            saveReply(tx, {
+              id: ids.assistantMessageId,
+              sessionId: id,
+              content,
+              model,
+              ending,
+              usage,
+              tokens: contentTokens(content),
+              slotId,
+            }),
+        )
+      ).catch(async (error) => {
         await releaseSlot();
         throw error;
-      }
+      });
     };
 
     if (turn.storedReply) {
