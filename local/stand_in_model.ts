@@ -19,6 +19,8 @@ export interface Script {
   chunks?: string[];
   delayMs?: number;
   finishReason?: string;
+  /** report this usage instead of counting words */
+  usage?: { prompt_tokens: number; completion_tokens: number };
   /** answer with this HTTP error instead of a stream */
   status?: number;
   /** after this many chunks: "die" drops the connection, "malformed" sends garbage, "hang" goes silent */
@@ -187,7 +189,7 @@ function streamReply(
       }
       controller.enqueue(chunk({}, script.finishReason ?? "stop"));
       if (request.stream_options?.include_usage) {
-        controller.enqueue(event([], { usage: usageOf(request, chunks) }));
+        controller.enqueue(event([], { usage: script.usage ?? usageOf(request, chunks) }));
       }
       controller.enqueue(bytes.encode("data: [DONE]\n\n"));
       end();

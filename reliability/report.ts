@@ -18,6 +18,10 @@ const suites: [string, string][] = [
   ["tests/api_chat.test.ts", "Streamed replies: protocols and every way a stream ends"],
   ["tests/api_disconnect.test.ts", "Client disconnects over a real socket"],
   ["tests/faults.test.ts", "Faults: model, mass disconnects, database outage"],
+  ["tests/data_api.test.ts", "Abuse: the Data API, as role authenticated (allowed and refused)"],
+  ["tests/quotas.test.ts", "Abuse: quota evasion (bursts, deleted history, held slots)"],
+  ["tests/model_output.test.ts", "Abuse: model output Postgres cannot store"],
+  ["tests/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
 ];
 
 async function run(args: string[]): Promise<number> {

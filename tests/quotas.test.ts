@@ -48,7 +48,9 @@ Deno.test("a burst of sends cannot race past the daily limit", async () => {
 });
 
 Deno.test("the concurrent reply limit: only so many stream at once, and a freed slot can be used again", async () => {
-  const api = await startTestApi({ env: { QUOTA_CONCURRENT_STREAMS: "2" } });
+  const api = await startTestApi({
+    env: { QUOTA_CONCURRENT_STREAMS: "2", QUOTA_REPLY_SLOT_SECONDS: "60" },
+  });
   api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 30 }));
   const user = await api.user();
   const replies = await Promise.all(
@@ -58,7 +60,9 @@ Deno.test("the concurrent reply limit: only so many stream at once, and a freed 
   assert.equal(replies.filter((r) => r.status === 200).length, 2);
   assert.equal(refused.length, 4);
   for (const r of refused) {
-    assert.equal(r.headers.get("retry-after"), "5");
+    // until the first running reply's slot lapses at the latest (it was taken moments ago)
+    const retryAfter = Number(r.headers.get("retry-after"));
+    assert.ok(retryAfter >= 50 && retryAfter <= 60, String(retryAfter));
     assert.match(
       JSON.parse(r.body).detail,
       /Concurrent reply limit reached: 2 replies streaming at a time/,
@@ -66,7 +70,7 @@ Deno.test("the concurrent reply limit: only so many stream at once, and a freed 
   }
   assert.equal(await countOf(api, user.id), 2, "refused sends stored nothing");
   // the two replies were stored, which freed their slots
-  const [slots] = await api.db.admin`select count(*)::int as n from public.reply_slots`;
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
   assert.equal(slots!.n, 0);
   assert.equal((await chat(api, user, crypto.randomUUID(), "again")).status, 200);
 });
@@ -82,4 +86,74 @@ Deno.test("0 switches a limit off", async () => {
   assert.deepEqual(replies.map((r) => r.status), Array(8).fill(200));
   const { body } = await json(send(api, user, "GET", "/api/sessions"));
   assert.equal(body.length, 8);
+});
+
+Deno.test("deleting every session does not give the daily message count back", async () => {
+  const api = await startTestApi({ env: { QUOTA_MESSAGES_PER_DAY: "3" } });
+  const user = await api.user();
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await chat(api, user, crypto.randomUUID(), `message ${i}`)).status, 200);
+  }
+  assert.equal((await send(api, user, "DELETE", "/api/empty-sessions")).status, 200);
+  assert.equal(await countOf(api, user.id), 0, "the history is gone");
+  const again = await chat(api, user, crypto.randomUUID(), "a fresh start?");
+  assert.equal(again.status, 429);
+  assert.match(JSON.parse(again.body).detail, /Daily message limit reached/);
+});
+
+Deno.test("Retry-After for the daily limit is when enough of the day's messages have left the window", async () => {
+  const api = await startTestApi({ env: { QUOTA_MESSAGES_PER_DAY: "3" } });
+  const user = await api.user();
+  // five sends in the last 24 hours (the limit was higher then): the count falls below 3 when
+  // the three oldest have left, the third of them 21 hours after it was sent, i.e. in 3 hours
+  await api.db.admin`
+    insert into chat_private.message_sends (user_id, sent_at)
+    select ${user.id}, now() - make_interval(hours => h) from unnest(array[23, 22, 21, 20, 19]) h`;
+  const response = await send(api, user, "POST", `/api/sessions/${crypto.randomUUID()}`, {
+    messages: [{ role: "user", content: "now?" }],
+  });
+  assert.equal(response.status, 429);
+  const retryAfter = Number(response.headers.get("retry-after"));
+  assert.ok(Math.abs(retryAfter - 3 * 3600) <= 2, String(retryAfter));
+  // and sends older than the window count for nothing
+  await api.db.admin`
+    update chat_private.message_sends set sent_at = now() - interval '25 hours'
+    where user_id = ${user.id} and sent_at < now() - interval '20 hours 30 minutes'`;
+  assert.equal((await chat(api, user, crypto.randomUUID(), "now")).status, 200);
+});
+
+Deno.test("a reply slot is freed when the reply cannot be saved", async () => {
+  const api = await startTestApi({ env: { QUOTA_CONCURRENT_STREAMS: "1" } });
+  // a fault in the database: this reply's insert fails, whatever the code does
+  await api.db.admin`
+    alter table public.messages add constraint test_refuses_doomed check (content <> 'doomed reply')`;
+  api.model.script(() => ({ chunks: ["doomed", " reply"] }));
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  assert.equal((await chat(api, user, session, "first")).status, 200);
+  assert.ok(api.logs.some((line) => line.includes("saving the reply failed")), api.logs.join("\n"));
+  assert.deepEqual((await stored(api, session)).map((m) => m.role), ["user"]);
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
+  assert.equal(slots!.n, 0);
+  api.model.script(() => ({ chunks: ["fine"] }));
+  assert.equal((await chat(api, user, crypto.randomUUID(), "second")).status, 200);
+});
+
+Deno.test("a reply slot is freed when its session is deleted while the reply streams", async () => {
+  const api = await startTestApi({ env: { QUOTA_CONCURRENT_STREAMS: "1" } });
+  api.model.script(() => ({ chunks: Array.from({ length: 20 }, (_, i) => `w${i} `), delayMs: 20 }));
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  const response = await send(api, user, "POST", `/api/sessions/${session}`, {
+    messages: [{ role: "user", content: "long one" }],
+  });
+  assert.equal(response.status, 200);
+  assert.equal((await send(api, user, "DELETE", `/api/sessions/${session}`)).status, 200);
+  await response.text();
+  await api.idle();
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
+  assert.equal(slots!.n, 0);
+  assert.deepEqual(api.logs, []);
+  api.model.script(() => ({ chunks: ["next"] }));
+  assert.equal((await chat(api, user, crypto.randomUUID(), "next")).status, 200);
 });

@@ -78,8 +78,7 @@ Deno.test("adding a message moves its session's updated_at forward", async () =>
   await asCaller(
     admin,
     userClaims(user),
-    (tx) =>
-      tx`insert into public.messages (chat_session_id, role, content) values (${session}, 'user', 'hi')`,
+    (tx) => tx`select * from chat_private.add_user_message(${session}, 'hi', null, null)`,
   );
   const afterFirst = await updatedAt();
   await addMessage(admin, session, "assistant", "hello");
@@ -131,13 +130,12 @@ Deno.test("a client message id is stored at most once per session", async () => 
 
 Deno.test("a new session is owned by the caller and titled 'New Chat - YYYY-MM-DD HH:MM:SS' in UTC", async () => {
   const user = await signUp(admin);
-  const [row] = await asCaller(
-    admin,
-    userClaims(user),
-    (tx) =>
-      tx`insert into public.chat_sessions default values
-       returning user_id, title, to_char(created_at at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') as utc`,
-  );
+  const id = crypto.randomUUID();
+  // as the API creates it
+  await asCaller(admin, userClaims(user), (tx) => tx`select chat_private.open_session(${id})`);
+  const [row] = await admin`
+    select user_id, title, to_char(created_at at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') as utc
+    from public.chat_sessions where id = ${id}`;
   assert.equal(row!.user_id, user);
   assert.equal(row!.title, `New Chat - ${row!.utc}`);
 });
@@ -222,8 +220,7 @@ Deno.test("concurrent messages to one session keep the running token total exact
           admin,
           userClaims(user),
           (tx) =>
-            tx`insert into public.messages (chat_session_id, role, content, tokens)
-         values (${session}, 'user', ${`message ${i}`}, 1)`,
+            tx`select * from chat_private.add_user_message(${session}, ${`message ${i}`}, null, 1)`,
         ),
     ),
   );

@@ -6,6 +6,7 @@
  */
 import type { Tx } from "./database.ts";
 import type { Ending, PromptMessage, Usage } from "./model.ts";
+import { storable } from "./storable_text.ts";
 
 export interface SessionSummary {
   id: string;
@@ -137,39 +138,32 @@ export function readHistoryPage(tx: Tx, sessionId: string, limit: number, before
 
 export interface QuotaUse {
   sent_today: number;
-  /** seconds until the oldest message of the last 24 hours leaves the window */
+  /** seconds until the count of the last 24 hours falls below the daily limit */
   day_frees_in: number;
   streaming: number;
+  /** seconds until the first running reply slot lapses at the latest (sooner when its reply ends) */
+  slot_frees_in: number;
 }
 
 /**
  * What the caller has used of their quotas, under a per-user lock held to
  * the end of the transaction: concurrent sends of one user are counted one
- * after another, so none can slip past a limit.
+ * after another, so none can slip past a limit. The counters live in
+ * chat_private, out of the Data API's reach.
  */
-export async function quotaUse(tx: Tx): Promise<QuotaUse> {
-  const locked = tx`select pg_advisory_xact_lock(hashtextextended((select auth.uid())::text, 7))`
-    .execute();
-  const used = tx<QuotaUse[]>`
-    with today as (
-      select m.created_at from public.chat_sessions s
-      join public.messages m on m.chat_session_id = s.id
-      where m.role = 'user' and m.created_at > now() - interval '24 hours'
-    )
-    select (select count(*) from today)::int as sent_today,
-           coalesce(ceil(extract(epoch from
-             (select min(created_at) from today) + interval '24 hours' - now())), 0)::int as day_frees_in,
-           (select count(*) from public.reply_slots
-            where started_at > now() - interval '15 minutes')::int as streaming`.execute();
-  const [lock, use] = await Promise.allSettled([locked, used]);
-  if (lock.status === "rejected") throw lock.reason;
-  if (use.status === "rejected") throw use.reason;
-  return use.value[0]!;
+export async function quotaUse(tx: Tx, messagesPerDay: number): Promise<QuotaUse> {
+  const [use] = await tx<QuotaUse[]>`select * from chat_private.quota_use(${messagesPerDay})`;
+  return use!;
 }
 
-/** Takes a reply slot; `saveReply` frees it with the reply. */
-export function takeReplySlot(tx: Tx) {
-  return tx<{ id: string }[]>`insert into public.reply_slots default values returning id`;
+/** Takes a reply slot that lapses by itself after `seconds`; `saveReply` or `freeReplySlot` frees it. */
+export function takeReplySlot(tx: Tx, seconds: number) {
+  return tx<{ id: string }[]>`select chat_private.take_reply_slot(${seconds}) as id`;
+}
+
+/** Frees a reply slot whose reply could not be saved. */
+export function freeReplySlot(tx: Tx, slotId: string) {
+  return tx`select chat_private.free_reply_slot(${slotId})`;
 }
 
 export interface Turn {
@@ -201,10 +195,10 @@ export async function beginTurn(
   },
 ): Promise<Turn | "conflict" | null> {
   // Two statements sent together. A separate first statement, because the
-  // second must see the new session (RLS checks the message's session).
-  // Another user's id conflicts here and is then invisible to the second.
-  const created = tx`insert into public.chat_sessions (id) values (${turn.sessionId})
-                     on conflict (id) do nothing`.execute();
+  // second must see the new session. Another user's id conflicts here and is
+  // then invisible to the second. Sessions and messages are written through
+  // chat_private: the caller may not insert them directly (see its migration).
+  const created = tx`select chat_private.open_session(${turn.sessionId})`.execute();
   const stored = tx<
     {
       found: boolean;
@@ -216,10 +210,9 @@ export async function beginTurn(
     with session as (
       select id, title_set_by from public.chat_sessions where id = ${turn.sessionId}
     ), inserted as (
-      insert into public.messages (chat_session_id, role, content, client_message_id, tokens)
-      select id, 'user', ${turn.content}, ${turn.clientMessageId}, ${turn.tokens} from session
-      on conflict (chat_session_id, client_message_id) do nothing
-      returning seq, role, content, id
+      -- its own write is not seen by the rest of this statement: the history below is what came before
+      select seq, role, content, id from chat_private.add_user_message(
+        ${turn.sessionId}, ${turn.content}, ${turn.clientMessageId}, ${turn.tokens})
     ), latest as (
       -- what the whole conversation so far costs in a prompt
       select tokens_before + coalesce(tokens, octet_length(content)) + ${turn.history.perMessage} as total
@@ -308,6 +301,11 @@ async function retriedTurn(
   return retried;
 }
 
+/**
+ * Stores a reply and frees its slot, through chat_private (the caller may not
+ * write assistant messages, usage or finish reasons). `saved` is false when
+ * the session is gone; the slot is freed all the same.
+ */
 export function saveReply(
   tx: Tx,
   reply: {
@@ -323,13 +321,18 @@ export function saveReply(
     slotId: string | null;
   },
 ) {
-  const usage = reply.usage ?? { promptTokens: null, completionTokens: null };
-  return tx`
-    with freed as (delete from public.reply_slots where id = ${reply.slotId})
-    insert into public.messages (id, chat_session_id, role, content, model, finish_reason,
-                                 tokens, prompt_tokens, completion_tokens)
-    values (${reply.id}, ${reply.sessionId}, 'assistant', ${reply.content}, ${reply.model},
-            ${reply.ending}, ${reply.tokens}, ${usage.promptTokens}, ${usage.completionTokens})`;
+  return tx<{ saved: boolean }[]>`
+    select chat_private.save_reply(
+      ${reply.id}, ${reply.sessionId}, ${storable(reply.content)}, ${reply.model}, ${reply.ending},
+      ${reply.tokens}, ${tokenCount(reply.usage?.promptTokens)},
+      ${tokenCount(reply.usage?.completionTokens)}, ${reply.slotId}) as saved`;
+}
+
+/** A token count as the model reported it, or null (unknown) when it is not one a column can hold. */
+function tokenCount(reported: number | undefined): number | null {
+  return Number.isSafeInteger(reported) && reported! >= 0 && reported! <= 2 ** 31 - 1
+    ? reported!
+    : null;
 }
 
 export function renameSession(tx: Tx, sessionId: string, title: string) {
@@ -362,18 +365,38 @@ export interface UsageRow {
   completion_tokens: number;
 }
 
-/** The caller's replies and tokens per UTC day and model, from one day to another (both included). */
+/**
+ * The caller's replies and tokens per UTC day and model, from one day to
+ * another (both included). Sums are bigint (a day's tokens pass 2^31 long
+ * before anything else does) and leave as JSON numbers: exact up to 2^53,
+ * which a day's tokens of one user cannot reach (4 million replies at the
+ * largest count a reply can record).
+ */
 export function usageByDay(tx: Tx, from: string, to: string) {
   // through the caller's sessions, so the work grows with their data, not everyone's
-  return tx<UsageRow[]>`
+  return tx<UsageCounts[]>`
     select to_char(m.created_at at time zone 'utc', 'YYYY-MM-DD') as day, m.model,
-           count(*)::int as replies,
-           coalesce(sum(m.prompt_tokens), 0)::int as prompt_tokens,
-           coalesce(sum(m.completion_tokens), 0)::int as completion_tokens
+           count(*) as replies,
+           coalesce(sum(m.prompt_tokens), 0)::bigint as prompt_tokens,
+           coalesce(sum(m.completion_tokens), 0)::bigint as completion_tokens
     from public.chat_sessions s
     join public.messages m on m.chat_session_id = s.id
     where m.role = 'assistant'
       and m.created_at >= ${from}::date and m.created_at < ${to}::date + 1
     group by 1, 2
     order by 1, 2`;
+}
+
+/** bigint counts, as the driver returns them (strings) */
+type UsageCounts = {
+  [K in keyof UsageRow]: UsageRow[K] extends number ? string : UsageRow[K];
+};
+
+export function usageRow(row: UsageCounts): UsageRow {
+  return {
+    ...row,
+    replies: Number(row.replies),
+    prompt_tokens: Number(row.prompt_tokens),
+    completion_tokens: Number(row.completion_tokens),
+  };
 }

@@ -41,6 +41,8 @@ const Env = z.object({
   /** per-user quotas; 0 switches one off */
   QUOTA_MESSAGES_PER_DAY: int(0).default(1000),
   QUOTA_CONCURRENT_STREAMS: int(0).default(5),
+  /** a reply slot lapses by itself after this long (a worker killed mid-reply frees none): keep it above the longest a reply may stream */
+  QUOTA_REPLY_SLOT_SECONDS: int(1).default(300),
   /** signs page cursors; defaults to a key derived from SUPABASE_DB_URL (secret and the same on every instance) */
   CURSOR_SECRET: z.string().min(16).optional(),
   /** the reply protocol when a request names none: text | data | sse */
@@ -70,7 +72,7 @@ export interface Config {
     titles: { enabled: boolean; model: string };
   };
   cursorSecret: string;
-  quotas: { messagesPerDay: number; concurrentStreams: number };
+  quotas: { messagesPerDay: number; concurrentStreams: number; replySlotSeconds: number };
   streamProtocol: "text" | "data" | "sse";
   corsOrigins: string[];
   maxBodyBytes: number;
@@ -114,6 +116,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     quotas: {
       messagesPerDay: e.QUOTA_MESSAGES_PER_DAY,
       concurrentStreams: e.QUOTA_CONCURRENT_STREAMS,
+      replySlotSeconds: e.QUOTA_REPLY_SLOT_SECONDS,
     },
     streamProtocol: e.STREAM_PROTOCOL,
     corsOrigins: e.CORS_ORIGINS,

@@ -4,6 +4,7 @@
  */
 import OpenAI from "openai";
 import type { Config } from "./config.ts";
+import { storable } from "./storable_text.ts";
 
 export type ModelClient = OpenAI;
 
@@ -94,6 +95,8 @@ export async function openReply(
         { signal: upstream.signal },
       );
       let finished = false;
+      // the first half of a surrogate pair split across chunks waits for its second half
+      let held = "";
       for await (const chunk of stream) {
         lastHeard = performance.now();
         if (chunk.usage) {
@@ -105,11 +108,16 @@ export async function openReply(
         }
         const choice = chunk.choices[0];
         if (!choice) continue;
-        const text = choice.delta?.content ?? "";
+        const raw = held + (choice.delta?.content ?? "");
+        const split = !choice.finish_reason && /[\uD800-\uDBFF]$/.test(raw);
+        held = split ? raw.slice(-1) : "";
+        // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
+        const text = storable(split ? raw.slice(0, -1) : raw);
         const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
         finished ||= finishReason !== undefined;
         if (text || finishReason) yield { text, finishReason };
       }
+      if (held) yield { text: storable(held) };
       // the SDK ends an aborted stream quietly: tell a timeout from a stop
       if (request.signal.aborted) return;
       if (timedOut) throw new ModelError("timeout", 504, "The model did not answer in time");

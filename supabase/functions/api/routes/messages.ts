@@ -7,6 +7,7 @@ import type { RouteDeps } from "../app.ts";
 import type { UserClaims } from "../auth.ts";
 import {
   beginTurn,
+  freeReplySlot,
   type QuotaUse,
   quotaUse,
   saveReply,
@@ -76,7 +77,7 @@ export function messageRoutes(deps: RouteDeps) {
     const quotasOn = limits.messagesPerDay > 0 || limits.concurrentStreams > 0;
     const { turn, slotId } = await asCaller(sql, claims, async (tx) => {
       // counted under a per-user lock, before anything is stored
-      if (quotasOn) refuseOverQuota(await quotaUse(tx), limits);
+      if (quotasOn) refuseOverQuota(await quotaUse(tx, limits.messagesPerDay), limits);
       const turn = await beginTurn(tx, {
         sessionId: id,
         content: message.content,
@@ -85,7 +86,9 @@ export function messageRoutes(deps: RouteDeps) {
         history: { tokens: budget - needed, perMessage: perMessageTokens },
       });
       const callsModel = turn && turn !== "conflict" && !turn.storedReply;
-      const slotId = quotasOn && callsModel ? (await takeReplySlot(tx))[0]!.id : null;
+      const slotId = quotasOn && callsModel
+        ? (await takeReplySlot(tx, limits.replySlotSeconds))[0]!.id
+        : null;
       return { turn, slotId };
     });
     timing.lap("db", "store the message and read the history");
@@ -99,6 +102,12 @@ export function messageRoutes(deps: RouteDeps) {
       userMessageId: turn.userMessageId,
       assistantMessageId: turn.storedReply?.id ?? crypto.randomUUID(),
       model: turn.storedReply?.model || model,
+    };
+    // the slot must not outlive the reply, whether or not the reply could be saved (a save frees it)
+    const releaseSlot = async () => {
+      if (!slotId) return;
+      await queryAsCaller(sql, claims, (tx) => freeReplySlot(tx, slotId))
+        .catch((error) => deps.log("freeing the reply slot failed", error));
     };
     // a reply outlives a brief database outage: its save waits for the database to return
     const save = async (content: string, ending: Ending, usage?: Usage) => {
@@ -118,7 +127,10 @@ export function messageRoutes(deps: RouteDeps) {
               slotId,
             }),
         )
-      );
+      ).catch(async (error) => {
+        await releaseSlot();
+        throw error;
+      });
     };
 
     if (turn.storedReply) {
@@ -144,6 +156,8 @@ export function messageRoutes(deps: RouteDeps) {
       if (error instanceof ModelError) {
         // the failed reply is recorded too, so the history says what happened
         await save("", error.ending).catch((e) => deps.log("saving the failed reply failed", e));
+      } else {
+        await releaseSlot();
       }
       throw error;
     }
@@ -214,6 +228,9 @@ function refuseOverQuota(
   use: QuotaUse,
   limits: { messagesPerDay: number; concurrentStreams: number },
 ) {
+  // Retry-After is the true wait: for the day, until enough of the last 24 hours' messages
+  // have left the window; for replies, until the first running one's slot lapses at the
+  // latest (a slot is freed the moment its reply ends, so a retry may succeed sooner)
   if (limits.messagesPerDay > 0 && use.sent_today >= limits.messagesPerDay) {
     throw new ApiError(
       429,
@@ -225,7 +242,7 @@ function refuseOverQuota(
     throw new ApiError(
       429,
       `Concurrent reply limit reached: ${limits.concurrentStreams} replies streaming at a time`,
-      { "retry-after": "5" },
+      { "retry-after": String(Math.max(1, use.slot_frees_in)) },
     );
   }
 }

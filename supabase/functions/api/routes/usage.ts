@@ -3,16 +3,21 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { RouteDeps } from "../app.ts";
 import type { UserClaims } from "../auth.ts";
-import { usageByDay } from "../chat_store.ts";
+import { usageByDay, usageRow } from "../chat_store.ts";
 import { queryAsCaller } from "../database.ts";
 import { ApiError, parseOr422 } from "../errors.ts";
 
 type Env = { Variables: { claims: UserClaims } };
 
-const day = z.iso.date({ error: "must be a date, YYYY-MM-DD" });
+const FIRST_DAY = "0001-01-01";
+// Postgres has no year 0 (ISO 8601's 0000 is 1 BC): from year 1 on, every day is one both agree on
+const day = z.iso.date({ error: "must be a date, YYYY-MM-DD" })
+  .refine((d) => d >= FIRST_DAY, `must be a date from ${FIRST_DAY} on`);
 const UsageQuery = z.looseObject({ from: day.optional(), to: day.optional() });
 
 const DAY = 24 * 3600 * 1000;
+// ISO dates from year 1 on compare as strings ("-000001-..." and "0000-..." sort before them)
+const latest = (a: string, b: string) => a > b ? a : b;
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export function usageRoutes({ sql }: RouteDeps) {
@@ -21,7 +26,7 @@ export function usageRoutes({ sql }: RouteDeps) {
     const query = parseOr422(UsageQuery, c.req.query(), "query");
     // by default the last 30 days, today included
     const to = query.to ?? isoDay(Date.now());
-    const from = query.from ?? isoDay(Date.parse(to) - 29 * DAY);
+    const from = query.from ?? latest(FIRST_DAY, isoDay(Date.parse(to) - 29 * DAY));
     if (from > to) {
       throw new ApiError(422, [{
         loc: ["query", "from"],
@@ -36,7 +41,8 @@ export function usageRoutes({ sql }: RouteDeps) {
         type: "value_error",
       }]);
     }
-    return c.json(await queryAsCaller(sql, c.var.claims, (tx) => usageByDay(tx, from, to)));
+    const rows = await queryAsCaller(sql, c.var.claims, (tx) => usageByDay(tx, from, to));
+    return c.json(rows.map(usageRow));
   });
   return app;
 }
