@@ -64,6 +64,7 @@ function apiEnv(databaseUrl: string, poolMax = 5): Record<string, string> {
     SUPABASE_DB_URL: databaseUrl,
     SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
     OPENAI_API_KEY: "bench",
+    CURSOR_SECRET: "bench-cursor-secret-of-at-least-32-characters",
     OPENAI_BASE_URL: modelUrl,
     OPENAI_MODEL: "chunks-20",
     OPENAI_MODELS: models.join(","),
