@@ -18,6 +18,7 @@ const suites: [string, string][] = [
   ["tests/api_chat.test.ts", "Streamed replies: protocols and every way a stream ends"],
   ["tests/api_disconnect.test.ts", "Client disconnects over a real socket"],
   ["tests/faults.test.ts", "Faults: model, mass disconnects, database outage"],
+  ["tests/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
 ];
 
 async function run(args: string[]): Promise<number> {
