@@ -51,6 +51,7 @@ export async function startBench(
       SUPABASE_DB_URL: databaseUrl,
       SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
       OPENAI_API_KEY: "bench",
+      CURSOR_SECRET: "bench-cursor-secret-of-at-least-32-characters",
       OPENAI_BASE_URL: modelUrl,
       OPENAI_MODEL: "chunks-20",
       OPENAI_MODELS: MODELS.join(","),

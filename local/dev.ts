@@ -2,12 +2,19 @@
  * `deno task dev`: one command to a running API at http://127.0.0.1:8000/api.
  * - database: DATABASE_URL, or an embedded Postgres whose data is kept in .local/
  * - auth: a local ES256 signing key; the function trusts its JWKS
+ * - page cursors: a secret made once and kept in .local/ (or CURSOR_SECRET)
  * - model: the real OpenAI API when OPENAI_API_KEY is set (OPENAI_BASE_URL for
  *   any compatible server), otherwise the offline stand-in model
  * - the function itself: supabase/functions/api/index.ts under plain Deno, restarted on change
  */
 import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
-import { databaseDir, forgetRunning, loadSigningKey, recordRunning } from "./dev_state.ts";
+import {
+  databaseDir,
+  forgetRunning,
+  loadCursorSecret,
+  loadSigningKey,
+  recordRunning,
+} from "./dev_state.ts";
 import { jwksOf } from "./signing_keys.ts";
 import { OFFLINE_MODEL, startStandInModel } from "./stand_in_model.ts";
 
@@ -30,6 +37,7 @@ say(
 );
 
 const key = await loadSigningKey();
+const cursorSecret = env.CURSOR_SECRET || await loadCursorSecret();
 const modelEnv: Record<string, string> = {};
 const standIn = env.OPENAI_API_KEY ? undefined : await startStandInModel();
 if (standIn) {
@@ -57,6 +65,7 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
   env: {
     SUPABASE_DB_URL: databaseUrl,
     SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
+    CURSOR_SECRET: cursorSecret,
     PORT: port,
     ...modelEnv,
   },

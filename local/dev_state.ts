@@ -1,7 +1,7 @@
 /**
  * Where local development keeps its state between runs (`.local/`, or
- * LOCAL_STATE_DIR): the embedded database, the signing key, and how to reach
- * the running database.
+ * LOCAL_STATE_DIR): the embedded database, the signing key, the page cursors'
+ * secret, and how to reach the running database.
  */
 import { createSigningKey, type SigningKey } from "./signing_keys.ts";
 
@@ -10,6 +10,7 @@ export const stateDir = Deno.env.get("LOCAL_STATE_DIR") ??
 export const databaseDir = `${stateDir}/postgres`;
 const keyFile = `${stateDir}/signing_key.json`;
 const runningFile = `${stateDir}/running.json`;
+const cursorSecretFile = `${stateDir}/cursor_secret`;
 
 /** The local project's signing key, made on first use and kept. */
 export async function loadSigningKey(): Promise<SigningKey> {
@@ -22,6 +23,22 @@ export async function loadSigningKey(): Promise<SigningKey> {
   const key = await createSigningKey();
   await Deno.writeTextFile(keyFile, JSON.stringify(key, null, 2), { mode: 0o600 });
   return key;
+}
+
+/**
+ * The secret that signs page cursors locally: 32 random bytes made on first use
+ * and kept, so cursors stay valid across restarts of `deno task dev`.
+ */
+export async function loadCursorSecret(): Promise<string> {
+  try {
+    return (await Deno.readTextFile(cursorSecretFile)).trim();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await Deno.mkdir(stateDir, { recursive: true });
+  const secret = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  await Deno.writeTextFile(cursorSecretFile, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
 
 /** What `deno task dev` started, for `deno task token` to find it. */

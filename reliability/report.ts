@@ -22,6 +22,7 @@ const suites: [string, string][] = [
   ["tests/quotas.test.ts", "Abuse: quota evasion (bursts, deleted history, held slots)"],
   ["tests/model_output.test.ts", "Abuse: model output Postgres cannot store"],
   ["tests/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
+  ["tests/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
 ];
 
 async function run(args: string[]): Promise<number> {

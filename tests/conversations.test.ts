@@ -1,7 +1,8 @@
 /** Conversations that scale: keyset pages, generated titles, a token-budgeted prompt, recorded usage. */
 import assert from "node:assert/strict";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
-import { startTestApi, type TestApi, type TestUser } from "./support/api.ts";
+import { createCursors } from "../supabase/functions/api/cursors.ts";
+import { startTestApi, TEST_CURSOR_SECRET, type TestApi, type TestUser } from "./support/api.ts";
 import { addConversation, createSession } from "./support/fixtures.ts";
 import { chat, json, send, stored } from "./support/http.ts";
 
@@ -137,6 +138,42 @@ Deno.test("a forged, altered, foreign or misplaced cursor is a 422, never someon
       type: "cursor_invalid",
     }, why);
   }
+});
+
+Deno.test("a well-signed cursor holding a malformed position is a 422, never a 500", async () => {
+  const user = await api.user();
+  const session = await createSession(api.db.admin, user.id, "Paged");
+  // signed with the app's own secret: only the position is wrong
+  const cursors = createCursors(TEST_CURSOR_SECRET);
+  const cases: [path: string, scope: string, position: unknown][] = [
+    ["/api/sessions", "sessions", ["not a time", session]],
+    ["/api/sessions", "sessions", ["2026-02-30T10:00:00+00:00", session]],
+    ["/api/sessions", "sessions", ["0000-01-01T00:00:00+00:00", session]],
+    ["/api/sessions", "sessions", ["2026-11-25T10:00:00.123456+00:00", "not-a-uuid"]],
+    ["/api/sessions", "sessions", ["2026-11-25T10:00:00+00:00"]],
+    ["/api/sessions", "sessions", "2026-11-25T10:00:00+00:00"],
+    ["/api/sessions?q=paged", "search:paged", -1],
+    ["/api/sessions?q=paged", "search:paged", 0.5],
+    ["/api/sessions?q=paged", "search:paged", "10"],
+    [`/api/sessions/${session}`, `messages:${session}`, 2 ** 64],
+    [`/api/sessions/${session}`, `messages:${session}`, "12"],
+    [`/api/sessions/${session}`, `messages:${session}`, null],
+  ];
+  for (const [path, scope, position] of cases) {
+    const cursor = await cursors.encode(`${user.id}:${scope}`, position);
+    const separator = path.includes("?") ? "&" : "?";
+    const why = `${path} ${JSON.stringify(position)}`;
+    const { status, body } = await json(
+      send(api, user, "GET", `${path}${separator}before=${cursor}`),
+    );
+    assert.equal(status, 422, why);
+    assert.equal(body.detail[0].type, "cursor_invalid", why);
+  }
+  // the same signing with a good position is accepted: the cases above fail on their position alone
+  const good = await cursors.encode(`${user.id}:sessions`, ["2999-01-01T00:00:00+00:00", session]);
+  const { status, body } = await json(send(api, user, "GET", `/api/sessions?before=${good}`));
+  assert.equal(status, 200);
+  assert.deepEqual(body.map((s: { id: string }) => s.id), [session]);
 });
 
 // ---- generated titles --------------------------------------------------------

@@ -29,7 +29,7 @@ Deno.test("every npm import of the function is pinned to an exact version", asyn
 
 Deno.test("bad configuration fails at start with a message naming each variable", () => {
   assert.throws(() => parseConfig({}), (error: Error) => {
-    for (const name of ["SUPABASE_DB_URL", "SUPABASE_JWKS", "OPENAI_API_KEY"]) {
+    for (const name of ["SUPABASE_DB_URL", "SUPABASE_JWKS", "OPENAI_API_KEY", "CURSOR_SECRET"]) {
       assert.match(error.message, new RegExp(name));
     }
     return true;
@@ -38,10 +38,18 @@ Deno.test("bad configuration fails at start with a message naming each variable"
     SUPABASE_DB_URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres",
     SUPABASE_JWKS: '{"keys":[{"kty":"EC"}]}',
     OPENAI_API_KEY: "sk-test",
+    CURSOR_SECRET: "a-cursor-secret-of-at-least-32-chars",
   };
   assert.throws(() => parseConfig({ ...valid, SUPABASE_JWKS: "not json" }), /SUPABASE_JWKS/);
   assert.throws(() => parseConfig({ ...valid, STREAM_PROTOCOL: "xml" }), /STREAM_PROTOCOL/);
   assert.throws(() => parseConfig({ ...valid, MAX_BODY_BYTES: "ten" }), /MAX_BODY_BYTES/);
+  // cursors have a secret of their own: none, or a guessable one, stops the start
+  const { CURSOR_SECRET: _, ...withoutCursorSecret } = valid;
+  assert.throws(() => parseConfig(withoutCursorSecret), /CURSOR_SECRET: required/);
+  assert.throws(
+    () => parseConfig({ ...valid, CURSOR_SECRET: "short" }),
+    /CURSOR_SECRET: too short/,
+  );
   const config = parseConfig({ ...valid, OPENAI_MODELS: "gpt-4o, o3-mini" });
   assert.deepEqual([...config.model.allowedModels], ["gpt-4o-mini", "gpt-4o", "o3-mini"]);
   assert.equal(config.maxBodyBytes, 4 * 1024 * 1024);

@@ -46,7 +46,7 @@ Deno.test("deno task dev + deno task token + the curl tour: create, stream, list
   }
 });
 
-Deno.test("deno task dev keeps its embedded database between runs", async () => {
+Deno.test("deno task dev keeps its embedded database and its cursor secret between runs", async () => {
   const env = { DATABASE_URL: "", LOCAL_STATE_DIR: await stateDir() };
   const session = crypto.randomUUID();
   const first = await startDev(env);
@@ -58,6 +58,7 @@ Deno.test("deno task dev keeps its embedded database between runs", async () => 
     "keep@example.com",
   ], env)).stdout.trim();
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  let cursor: string | null = null;
   try {
     const sent = await fetch(`${first.api}/sessions/${session}`, {
       method: "POST",
@@ -66,9 +67,16 @@ Deno.test("deno task dev keeps its embedded database between runs", async () => 
     });
     assert.equal(sent.status, 200);
     await sent.text();
+    const page = await fetch(`${first.api}/sessions/${session}?limit=1`, { headers });
+    await page.body?.cancel();
+    cursor = page.headers.get("x-next-cursor");
   } finally {
     await first.stop();
   }
+  assert.ok(cursor, "the first page of two messages has a next page");
+  // a secret of its own, made once, readable only by its owner
+  const secretFile = await Deno.stat(`${env.LOCAL_STATE_DIR}/cursor_secret`);
+  assert.equal(secretFile.mode! & 0o777, 0o600);
   const second = await startDev(env);
   try {
     const history = await fetch(`${second.api}/sessions/${session}`, { headers });
@@ -76,6 +84,14 @@ Deno.test("deno task dev keeps its embedded database between runs", async () => 
     const messages = await history.json();
     assert.deepEqual(messages.map((m: { role: string }) => m.role), ["user", "assistant"]);
     assert.equal(messages[0].content, "Remember me");
+    // a cursor from before the restart still verifies
+    const older = await fetch(`${second.api}/sessions/${session}?limit=1&before=${cursor}`, {
+      headers,
+    });
+    assert.equal(older.status, 200);
+    assert.deepEqual((await older.json()).map((m: { content: string }) => m.content), [
+      "Remember me",
+    ]);
   } finally {
     await second.stop();
   }

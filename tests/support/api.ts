@@ -18,6 +18,9 @@ import { createModelClient } from "../../supabase/functions/api/model.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { signUp } from "./fixtures.ts";
 
+/** The secret test apps sign page cursors with, for tests that sign a cursor themselves. */
+export const TEST_CURSOR_SECRET = "test-cursor-secret-of-at-least-32-characters";
+
 export interface TestUser {
   id: string;
   token: string;
@@ -47,6 +50,7 @@ export async function startTestApi(
     SUPABASE_DB_URL: db.url,
     SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
     OPENAI_API_KEY: "test-key",
+    CURSOR_SECRET: TEST_CURSOR_SECRET,
     OPENAI_BASE_URL: model.baseURL,
     OPENAI_MODEL: "test-model",
     OPENAI_MODELS: "other-model",

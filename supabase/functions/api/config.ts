@@ -43,8 +43,15 @@ const Env = z.object({
   QUOTA_CONCURRENT_STREAMS: int(0).default(5),
   /** a reply slot lapses by itself after this long (a worker killed mid-reply frees none): keep it above the longest a reply may stream */
   QUOTA_REPLY_SLOT_SECONDS: int(1).default(300),
-  /** signs page cursors; defaults to a key derived from SUPABASE_DB_URL (secret and the same on every instance) */
-  CURSOR_SECRET: z.string().min(16).optional(),
+  /**
+   * Signs page cursors (HS256). Its own secret, required: every cursor is a MAC
+   * anyone may try keys against offline, so it must not be derived from any other
+   * secret (it once was, from SUPABASE_DB_URL: an oracle for the database password).
+   * The same value on every instance, or a cursor fails on the next one.
+   */
+  CURSOR_SECRET: z.string({
+    error: "required: a random secret that signs page cursors (e.g. `openssl rand -base64 32`)",
+  }).min(32, "too short: at least 32 characters (e.g. `openssl rand -base64 32`)"),
   /** the reply protocol when a request names none: text | data | sse */
   STREAM_PROTOCOL: z.enum(["text", "data", "sse"]).default("text"),
   /** `*`, or a comma-separated list of allowed origins */
@@ -112,7 +119,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       historyBudget: budgets(e.HISTORY_TOKEN_BUDGET, e.HISTORY_TOKEN_BUDGETS),
       titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },
     },
-    cursorSecret: e.CURSOR_SECRET ?? e.SUPABASE_DB_URL,
+    cursorSecret: e.CURSOR_SECRET,
     quotas: {
       messagesPerDay: e.QUOTA_MESSAGES_PER_DAY,
       concurrentStreams: e.QUOTA_CONCURRENT_STREAMS,

@@ -29,22 +29,26 @@ export function pageRequest(query: Record<string, string>): PageRequest | null {
   return { limit: Math.min(100, Math.max(1, limit ?? DEFAULT_LIMIT)), cursor: before };
 }
 
-/** The position a cursor holds; 422 when it is forged, altered, foreign or malformed. */
+/**
+ * The position a cursor holds; 422 when it is forged, altered, foreign or
+ * malformed. A well-signed cursor is still checked against `schema`: only we
+ * can sign, but a position must never reach a query it could make fail.
+ */
 export async function positionOf<P>(
   cursors: Cursors,
   scope: string,
   cursor: string,
-  isPosition: (value: unknown) => value is P,
+  schema: z.ZodType<P>,
 ): Promise<P> {
-  const position = await cursors.decode(scope, cursor);
-  if (!isPosition(position)) {
+  const position = schema.safeParse(await cursors.decode(scope, cursor));
+  if (!position.success) {
     throw new ApiError(422, [{
       loc: ["query", "before"],
       msg: "not a valid cursor",
       type: "cursor_invalid",
     }]);
   }
-  return position;
+  return position.data;
 }
 
 export function linkNextPage(

@@ -1,5 +1,6 @@
 /** Listing, reading, renaming and deleting sessions: paths and bodies exactly as the original API. */
 import { Hono } from "hono";
+import { z } from "zod";
 import type { RouteDeps } from "../app.ts";
 import type { UserClaims } from "../auth.ts";
 import {
@@ -25,10 +26,24 @@ type Env = { Variables: { claims: UserClaims } };
 export const sessionIdOf = (param: string | undefined) =>
   parseOr422(SessionPath, { session_id: param }, "path").session_id;
 
-const isSessionPosition = (p: unknown): p is SessionPosition =>
-  Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && typeof p[1] === "string";
-const isMessagePosition = (p: unknown): p is number => Number.isSafeInteger(p);
-const isOffset = (p: unknown): p is number => Number.isSafeInteger(p) && (p as number) >= 0;
+/**
+ * A timestamp as the database hands it out (UTC, at most microseconds) that
+ * it also reads back: a real calendar date from year 1 on (Postgres has no
+ * year 0; JavaScript's Date rolls Feb 30 over, so the round trip catches it).
+ */
+const DatabaseTimestamp = z.string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00:00$/)
+  .refine((t) => {
+    const time = new Date(t).getTime();
+    return !t.startsWith("0000") && Number.isFinite(time) &&
+      new Date(time).toISOString().slice(0, 19) === t.slice(0, 19);
+  });
+const SessionPosition: z.ZodType<SessionPosition> = z.tuple([
+  DatabaseTimestamp,
+  SessionPath.shape.session_id,
+]);
+const MessagePosition = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+const SearchOffset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export function sessionRoutes({ sql, cursors }: RouteDeps) {
   const app = new Hono<Env>();
@@ -41,7 +56,7 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
       // search pages are ranked, not keyed by time: the cursor carries an offset
       const limit = page?.limit ?? 20;
       const scope = `${claims.sub}:search:${q}`;
-      const offset = page?.cursor ? await positionOf(cursors, scope, page.cursor, isOffset) : 0;
+      const offset = page?.cursor ? await positionOf(cursors, scope, page.cursor, SearchOffset) : 0;
       const rows = await queryAsCaller(sql, claims, (tx) => searchSessions(tx, q, limit, offset));
       if (rows.length > limit) {
         linkNextPage(c, limit, await cursors.encode(scope, offset + limit), { q });
@@ -51,7 +66,7 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
     if (!page) return c.json(await queryAsCaller(sql, claims, listSessions));
     const scope = `${claims.sub}:sessions`;
     const before = page.cursor
-      ? await positionOf(cursors, scope, page.cursor, isSessionPosition)
+      ? await positionOf(cursors, scope, page.cursor, SessionPosition)
       : null;
     const rows = await queryAsCaller(sql, claims, (tx) => listSessionsPage(tx, page.limit, before));
     const sessions = rows.slice(0, page.limit);
@@ -73,7 +88,7 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
     }
     const scope = `${claims.sub}:messages:${id}`;
     const before = page.cursor
-      ? await positionOf(cursors, scope, page.cursor, isMessagePosition)
+      ? await positionOf(cursors, scope, page.cursor, MessagePosition)
       : null;
     const rows = await queryAsCaller(
       sql,
