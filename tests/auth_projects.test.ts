@@ -14,7 +14,7 @@ import {
 } from "../local/signing_keys.ts";
 import { createTokenVerifier } from "../supabase/functions/api/auth.ts";
 import { parseConfig } from "../supabase/functions/api/config.ts";
-import { startTestApi, type TestApi } from "./support/api.ts";
+import { startTestApi, TEST_CURSOR_SECRET, type TestApi } from "./support/api.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { send } from "./support/http.ts";
 import { type StandInAuth, startStandInAuth } from "./support/supabase_auth.ts";
@@ -362,6 +362,7 @@ Deno.test("configuration: SUPABASE_JWKS may be missing or empty with SUPABASE_UR
   const base = {
     SUPABASE_DB_URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres",
     OPENAI_API_KEY: "sk-test",
+    CURSOR_SECRET: TEST_CURSOR_SECRET,
   };
   const url = "https://abcdefghijklmnop.supabase.co";
   for (const jwks of [undefined, "", '{"keys":[]}', "[]"]) {
@@ -411,6 +412,7 @@ Deno.test('the function starts on a legacy-secret project ({"keys":[]}) and lets
       SUPABASE_URL: auth.url,
       SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
       OPENAI_API_KEY: "sk-unused",
+      CURSOR_SECRET: TEST_CURSOR_SECRET,
       PORT: "0",
     },
     stdout: "piped",
