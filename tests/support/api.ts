@@ -57,13 +57,18 @@ export async function startTestApi(
     // quotas are tested on their own; elsewhere one user may run many replies at once
     QUOTA_MESSAGES_PER_DAY: "0",
     QUOTA_CONCURRENT_STREAMS: "0",
+    // `deno task test:edge` runs the suite as through the transaction pooler: no prepared statements
+    ...(Deno.env.get("TEST_DB_PREPARE") === "false" ? { DB_PREPARE: "false" } : {}),
     ...opts.env,
   } as Record<string, string>);
   const pending = new Set<Promise<unknown>>();
   const logs: string[] = [];
   const app = createApp({
     config,
-    sql: connect(config.database.url, { max: config.database.poolMax }),
+    sql: connect(config.database.url, {
+      max: config.database.poolMax,
+      prepare: config.database.prepare,
+    }),
     model: createModelClient(config.model),
     verifyToken: createTokenVerifier(config.jwks),
     waitUntil: (work) => {
