@@ -15,10 +15,12 @@ export type Claims = { role: "authenticated" | "anon"; sub?: string; [claim: str
 
 export function connect(url: string, opts: { max?: number; prepare?: boolean } = {}): Sql {
   return postgres(url, {
-    max: opts.max ?? 5,
+    max: opts.max ?? 3,
     // the transaction pooler (Supavisor, port 6543) cannot keep prepared statements
     prepare: opts.prepare ?? true,
-    idle_timeout: 60,
+    ...tlsFor(url),
+    // an idle instance gives its connections back soon: the plan's connections are shared
+    idle_timeout: 20,
     connect_timeout: 5,
     onnotice: () => {},
     connection: { TimeZone: "UTC", application_name: "chat-api" },
@@ -32,6 +34,26 @@ export function connect(url: string, opts: { max?: number; prepare?: boolean } =
       },
     },
   });
+}
+
+/**
+ * TLS as the URL asks for it (`sslmode`, which postgres.js reads itself), or else: none on
+ * loopback; `prefer` on a private network (the CLI's `db` container, 10.x, 192.168.x: TLS
+ * when the server offers it); `require` everywhere else, as Supabase's direct connection
+ * (`db.<ref>.supabase.co`) and pooler (`*.pooler.supabase.com`) both serve TLS and may enforce
+ * it. Neither `require` nor `prefer` verifies the certificate (libpq's meaning): Supabase's
+ * chains to Supabase's own root CA, which no runtime trusts by default.
+ */
+export function tlsFor(url: string): { ssl?: false | "prefer" | "require" } {
+  const { hostname, searchParams } = new URL(url);
+  if (searchParams.has("sslmode") || searchParams.has("ssl")) return {};
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (host === "" || host === "localhost" || host === "::1" || /^127\./.test(host)) {
+    return { ssl: false };
+  }
+  const privateNetwork = !host.includes(".") && !host.includes(":") ||
+    /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) || /^f[cd][0-9a-f]{2}:/.test(host);
+  return { ssl: privateNetwork ? "prefer" : "require" };
 }
 
 /** "2026-11-25 09:38:39.123456+00" → "2026-11-25T09:38:39.123456+00:00" (string ops: it runs per value) */
@@ -136,8 +158,15 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Supavisor refuses a client past its limit, or one it could not give a database connection
+ * in time, with FATAL XX000 (internal_error) and these prefixes: busy, not broken.
+ */
+const poolerBusy = /^\((EMAXCONN|ECHECKOUTTIMEOUT)\)/;
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = errorCode(error);
+  if (code === "XX000") return poolerBusy.test(String((error as { message?: unknown }).message));
   return code !== undefined && unavailable.has(code);
 }
 

@@ -1,0 +1,177 @@
+/**
+ * How the function connects on hosted projects: the transaction pooler when its secret is set,
+ * prepared statements off there, TLS off loopback, and what a request gets when Postgres has no
+ * connection left to give.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { parseConfig } from "../supabase/functions/api/config.ts";
+import { connect, isDatabaseUnavailable, tlsFor } from "../supabase/functions/api/database.ts";
+import { startTestApi } from "./support/api.ts";
+import { createTestDatabase } from "./support/database.ts";
+import { json, send, stored } from "./support/http.ts";
+
+const required = {
+  SUPABASE_DB_URL: "postgresql://postgres:pw@db.abcdefghijklmnop.supabase.co:5432/postgres",
+  SUPABASE_JWKS: '{"keys":[{"kty":"EC"}]}',
+  OPENAI_API_KEY: "sk-test",
+};
+const pooler =
+  "postgresql://postgres.abcdefghijklmnop:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres";
+
+Deno.test("DB_POOLER_URL is preferred over SUPABASE_DB_URL, with prepared statements off", () => {
+  const direct = parseConfig(required).database;
+  assert.deepEqual(direct, { url: required.SUPABASE_DB_URL, poolMax: 3, prepare: true });
+  const pooled = parseConfig({ ...required, DB_POOLER_URL: pooler }).database;
+  assert.deepEqual(pooled, { url: pooler, poolMax: 3, prepare: false });
+  // a session-mode pooler URL may turn them back on; the transaction port is known without the secret
+  assert.equal(
+    parseConfig({ ...required, DB_POOLER_URL: pooler, DB_PREPARE: "true" }).database.prepare,
+    true,
+  );
+  assert.equal(parseConfig({ ...required, SUPABASE_DB_URL: pooler }).database.prepare, false);
+  assert.equal(parseConfig({ ...required, DB_POOL_MAX: "8" }).database.poolMax, 8);
+  assert.throws(
+    () => parseConfig({ ...required, DB_POOLER_URL: "https://example.com" }),
+    /DB_POOLER_URL/,
+  );
+  assert.throws(() => parseConfig({ ...required, DB_PREPARE: "no" }), /DB_PREPARE/);
+  assert.throws(() => parseConfig({ ...required, DB_POOL_MAX: "0" }), /DB_POOL_MAX/);
+});
+
+Deno.test("TLS: required off the local network, none on loopback, and the URL's sslmode wins", () => {
+  const at = (host: string, query = "") => tlsFor(`postgres://u:p@${host}:5432/postgres${query}`);
+  assert.deepEqual(at("db.abcdefghijklmnop.supabase.co"), { ssl: "require" });
+  assert.deepEqual(at("aws-0-eu-central-1.pooler.supabase.com"), { ssl: "require" });
+  assert.deepEqual(at("[2600:1f18::1]"), { ssl: "require" });
+  assert.deepEqual(at("203.0.113.7"), { ssl: "require" });
+  for (const host of ["127.0.0.1", "localhost", "[::1]"]) {
+    assert.deepEqual(at(host), { ssl: false });
+  }
+  // the Supabase CLI's own database container, and private networks: TLS when offered
+  for (const host of ["db", "10.0.3.4", "192.168.1.20", "172.20.0.2", "[fd00::5]"]) {
+    assert.deepEqual(at(host), { ssl: "prefer" }, host);
+  }
+  // postgres.js reads sslmode from the URL itself; an `ssl` option would override it
+  assert.deepEqual(at("db.abcdefghijklmnop.supabase.co", "?sslmode=verify-full"), {});
+  assert.deepEqual(at("db.abcdefghijklmnop.supabase.co", "?sslmode=disable"), {});
+});
+
+Deno.test("a pooler refusing a client for its limit or a checkout timeout counts as unavailable", () => {
+  const fatal = (message: string) => Object.assign(new Error(message), { code: "XX000" });
+  assert.ok(isDatabaseUnavailable(fatal("(EMAXCONN) max client connections reached, limit: 200")));
+  assert.ok(
+    isDatabaseUnavailable(
+      fatal("(ECHECKOUTTIMEOUT) unable to check out connection from the pool after 15000ms"),
+    ),
+  );
+  assert.ok(!isDatabaseUnavailable(fatal("some internal error")));
+  assert.ok(isDatabaseUnavailable(Object.assign(new Error("too many"), { code: "53300" })));
+});
+
+Deno.test("with prepared statements off nothing is prepared on the server; on, statements are", async () => {
+  const db = await createTestDatabase({ migrate: false });
+  try {
+    for (const prepare of [false, true]) {
+      const sql = connect(db.url, { max: 1, prepare });
+      try {
+        const tx = await sql.reserve();
+        for (let i = 0; i < 3; i++) await tx`select ${i}::int as n`;
+        const [row] = await tx<{ count: number }[]>`
+          select count(*)::int as count from pg_prepared_statements`;
+        const count = row!.count;
+        tx.release();
+        assert.equal(count > 0, prepare, `prepare: ${prepare}, prepared: ${count}`);
+      } finally {
+        await sql.end();
+      }
+    }
+  } finally {
+    await db.admin.end();
+  }
+});
+
+Deno.test("at the connection limit: 503 with Retry-After, nothing half-stored, and a reply streaming meanwhile is saved", async () => {
+  const db = await createTestDatabase();
+  // Supabase's `postgres` is no superuser on hosted, and a superuser would not be held to a limit
+  const role = `app_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  await db.admin.unsafe(
+    `create role ${role} login password 'app' connection limit 1;
+     grant authenticated, anon to ${role};`,
+  );
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = "app";
+  const api = await startTestApi({ db: { url: url.href, admin: db.admin } });
+  const blocker = postgres(url.href, { max: 1, onnotice: () => {} });
+  let blockerPid = 0;
+  const closeAppConnections = () =>
+    db.admin`select pg_terminate_backend(pid) from pg_stat_activity
+             where usename = ${role} and pid <> ${blockerPid}`;
+  try {
+    const user = await api.user();
+    // a reply starts while there is room, then the limit is taken before it ends
+    api.model.script(() => ({
+      chunks: Array.from({ length: 30 }, (_, i) => `w${i} `),
+      delayMs: 25,
+    }));
+    const streaming = crypto.randomUUID();
+    const response = await send(api, user, "POST", `/api/sessions/${streaming}?protocol=sse`, {
+      messages: [{ role: "user", content: "Keep talking" }],
+    });
+    assert.equal(response.status, 200);
+    const body = response.text();
+
+    await closeAppConnections();
+    // the app's idle connections go (as when the pooler or Postgres restarts), then the role's
+    // one connection is taken
+    const held = await blocker.reserve();
+    const [me] = await held<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    blockerPid = me!.pid;
+
+    const refused = crypto.randomUUID();
+    for (
+      const [method, path, payload] of [
+        ["GET", "/api/sessions"],
+        ["POST", `/api/sessions/${refused}`, { messages: [{ role: "user", content: "now?" }] }],
+        ["GET", "/api/health"],
+      ] as [string, string, unknown?][]
+    ) {
+      const answer = await send(api, user, method, path, payload);
+      assert.equal(answer.status, 503, `${method} ${path}`);
+      assert.equal(answer.headers.get("retry-after"), "5");
+      assert.match((await answer.json()).detail, /database is unavailable/);
+    }
+    assert.deepEqual(await stored(api, refused), []);
+
+    // the reply ends while the limit is still taken: its save waits for a connection
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    held.release();
+    await blocker.end();
+    assert.match(await body, /event: done\n[^\n]*"finish_reason":"stop"/, api.logs.join("\n"));
+    await api.idle();
+    const saved = await stored(api, streaming);
+    assert.deepEqual(saved.map((m) => [m.role, m.finish_reason]), [
+      ["user", null],
+      ["assistant", "stop"],
+    ]);
+    assert.equal(saved[1]!.content.split(" ").filter(Boolean).length, 30);
+
+    // the refused send, retried once there is room, is stored once
+    const retried = await json(send(api, user, "GET", "/api/health"));
+    assert.equal(retried.status, 200);
+    const again = await send(api, user, "POST", `/api/sessions/${refused}`, {
+      messages: [{ role: "user", content: "now?" }],
+    });
+    assert.equal(again.status, 200);
+    await again.text();
+    await api.idle();
+    assert.deepEqual((await stored(api, refused)).map((m) => m.role), ["user", "assistant"]);
+  } finally {
+    await blocker.end().catch(() => {});
+    await api.model.close();
+    await closeAppConnections().catch(() => {});
+    await db.admin.unsafe(`drop owned by ${role}; drop role ${role}`).catch(() => {});
+    await db.admin.end();
+  }
+});
