@@ -42,7 +42,8 @@ export function connect(url: string, opts: { max?: number; prepare?: boolean } =
  * when the server offers it); `require` everywhere else, as Supabase's direct connection
  * (`db.<ref>.supabase.co`) and pooler (`*.pooler.supabase.com`) both serve TLS and may enforce
  * it. Neither `require` nor `prefer` verifies the certificate (libpq's meaning): Supabase's
- * chains to Supabase's own root CA, which no runtime trusts by default.
+ * chains to Supabase's own root CA, which no runtime trusts by default. The address ranges are
+ * written out: a library for them would add to a bundle that must stay under 5 MB.
  */
 export function tlsFor(url: string): { ssl?: false | "prefer" | "require" } {
   const { hostname, searchParams } = new URL(url);
