@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { parseConfig } from "../supabase/functions/api/config.ts";
 import { connect, isDatabaseUnavailable, tlsFor } from "../supabase/functions/api/database.ts";
 import { startTestApi } from "./support/api.ts";
+import { startTlsProxy } from "./support/tls_proxy.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { json, send, stored } from "./support/http.ts";
 
@@ -21,9 +22,14 @@ const pooler =
 
 Deno.test("DB_POOLER_URL is preferred over SUPABASE_DB_URL, with prepared statements off", () => {
   const direct = parseConfig(required).database;
-  assert.deepEqual(direct, { url: required.SUPABASE_DB_URL, poolMax: 3, prepare: true });
+  assert.deepEqual(direct, {
+    url: required.SUPABASE_DB_URL,
+    poolMax: 3,
+    prepare: true,
+    ca: undefined,
+  });
   const pooled = parseConfig({ ...required, DB_POOLER_URL: pooler }).database;
-  assert.deepEqual(pooled, { url: pooler, poolMax: 3, prepare: false });
+  assert.deepEqual(pooled, { url: pooler, poolMax: 3, prepare: false, ca: undefined });
   // a session-mode pooler URL may turn them back on; the transaction port is known without the secret
   assert.equal(
     parseConfig({ ...required, DB_POOLER_URL: pooler, DB_PREPARE: "true" }).database.prepare,
@@ -31,6 +37,13 @@ Deno.test("DB_POOLER_URL is preferred over SUPABASE_DB_URL, with prepared statem
   );
   assert.equal(parseConfig({ ...required, SUPABASE_DB_URL: pooler }).database.prepare, false);
   assert.equal(parseConfig({ ...required, DB_POOL_MAX: "8" }).database.poolMax, 8);
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+  assert.equal(parseConfig({ ...required, DB_CA_CERT: pem }).database.ca, pem);
+  assert.equal(
+    parseConfig({ ...required, DB_CA_CERT: pem.replaceAll("\n", "\\n") }).database.ca,
+    pem,
+  );
+  assert.throws(() => parseConfig({ ...required, DB_CA_CERT: "not a certificate" }), /DB_CA_CERT/);
   assert.throws(
     () => parseConfig({ ...required, DB_POOLER_URL: "https://example.com" }),
     /DB_POOLER_URL/,
@@ -55,6 +68,65 @@ Deno.test("TLS: required off the local network, none on loopback, and the URL's 
   // postgres.js reads sslmode from the URL itself; an `ssl` option would override it
   assert.deepEqual(at("db.abcdefghijklmnop.supabase.co", "?sslmode=verify-full"), {});
   assert.deepEqual(at("db.abcdefghijklmnop.supabase.co", "?sslmode=disable"), {});
+  // with DB_CA_CERT the server is verified against it, by name where it has one
+  const ca = "-----BEGIN CERTIFICATE-----\n...";
+  const withCa = (host: string, query = "") =>
+    tlsFor(`postgres://u:p@${host}:6543/postgres${query}`, ca);
+  assert.deepEqual(withCa("aws-0-eu-central-1.pooler.supabase.com"), {
+    ssl: { ca, servername: "aws-0-eu-central-1.pooler.supabase.com" },
+  });
+  assert.deepEqual(withCa("203.0.113.7"), { ssl: { ca } });
+  assert.deepEqual(withCa("localhost", "?sslmode=verify-full"), {
+    ssl: { ca, servername: "localhost" },
+  });
+  assert.deepEqual(withCa("localhost"), { ssl: false });
+  assert.deepEqual(withCa("db.abcdefghijklmnop.supabase.co", "?sslmode=disable"), {});
+});
+
+Deno.test("with DB_CA_CERT the database is reached over TLS and verified against that CA, never another", async () => {
+  const db = await createTestDatabase();
+  const server = new URL(Deno.env.get("DATABASE_URL")!);
+  const proxy = await startTlsProxy({ hostname: server.hostname, port: Number(server.port) });
+  try {
+    const url = new URL(db.url);
+    url.hostname = "localhost";
+    url.port = String(proxy.port);
+    url.search = "?sslmode=verify-full&sslnegotiation=direct";
+    const api = await startTestApi({
+      db: { url: url.href, admin: db.admin },
+      env: { DB_CA_CERT: proxy.ca },
+    });
+    const user = await api.user();
+    assert.equal((await send(api, user, "GET", "/api/sessions")).status, 200);
+    assert.ok(proxy.connections >= 1, "the app's connection came through TLS");
+    await api.model.close();
+
+    const connections = proxy.connections;
+    const stranger = connect(url.href, { max: 1, ca: proxy.otherCa });
+    try {
+      await assert.rejects(stranger`select 1`, /certificate|issuer/i);
+    } finally {
+      await stranger.end({ timeout: 1 });
+    }
+    assert.equal(proxy.connections, connections);
+
+    // why DB_CA_CERT: sslmode=require skips verification under Deno 2.9, but the Edge Runtime's
+    // Deno 2.1 verifies anyway, and refuses a CA it does not know (as Supabase's root CA)
+    url.search = "?sslmode=require&sslnegotiation=direct";
+    const unverified = connect(url.href, { max: 1 });
+    try {
+      if (Deno.version.deno.startsWith("2.1.")) {
+        await assert.rejects(unverified`select 1`, /UnknownIssuer/);
+      } else {
+        assert.deepEqual([...await unverified`select 1 as one`], [{ one: 1 }]);
+      }
+    } finally {
+      await unverified.end({ timeout: 1 });
+    }
+  } finally {
+    await proxy.close();
+    await db.admin.end();
+  }
 });
 
 Deno.test("a pooler refusing a client for its limit or a checkout timeout counts as unavailable", () => {

@@ -68,6 +68,7 @@ export async function startTestApi(
     sql: connect(config.database.url, {
       max: config.database.poolMax,
       prepare: config.database.prepare,
+      ca: config.database.ca,
     }),
     model: createModelClient(config.model),
     verifyToken: createTokenVerifier(config.jwks),

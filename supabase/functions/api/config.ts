@@ -21,6 +21,15 @@ const Env = z.object({
    * none, so 3 keep an instance busy while many instances share the plan's connections
    */
   DB_POOL_MAX: int(1).default(3),
+  /**
+   * the CA that signed the database's certificate (PEM; Supabase: Dashboard, Database settings,
+   * SSL configuration): the server is then verified against it
+   */
+  DB_CA_CERT: z.string()
+    .includes("-----BEGIN CERTIFICATE-----", { message: "expected a PEM certificate" })
+    // a secret set on one line may carry its line breaks as \n
+    .transform((pem) => pem.replaceAll("\\n", "\n"))
+    .optional(),
   /** default: off through a pooler (DB_POOLER_URL, or port 6543), which cannot keep them; on otherwise */
   DB_PREPARE: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
   /** inline JWKS (`{"keys":[...]}`) of the project's signing keys */
@@ -60,7 +69,7 @@ const Env = z.object({
 export type Env = z.input<typeof Env>;
 
 export interface Config {
-  database: { url: string; poolMax: number; prepare: boolean };
+  database: { url: string; poolMax: number; prepare: boolean; ca: string | undefined };
   jwks: { keys: Record<string, unknown>[] };
   model: {
     apiKey: string;
@@ -122,7 +131,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 function databaseConfig(e: z.output<typeof Env>): Config["database"] {
   const url = e.DB_POOLER_URL ?? e.SUPABASE_DB_URL;
   const pooled = e.DB_POOLER_URL !== undefined || new URL(url).port === "6543";
-  return { url, poolMax: e.DB_POOL_MAX, prepare: e.DB_PREPARE ?? !pooled };
+  return { url, poolMax: e.DB_POOL_MAX, prepare: e.DB_PREPARE ?? !pooled, ca: e.DB_CA_CERT };
 }
 
 const Jwks = z.union([

@@ -13,12 +13,15 @@ export type Tx = postgres.ReservedSql;
 /** Verified JWT claims. Only these two roles may ever be assumed from a token. */
 export type Claims = { role: "authenticated" | "anon"; sub?: string; [claim: string]: unknown };
 
-export function connect(url: string, opts: { max?: number; prepare?: boolean } = {}): Sql {
+export function connect(
+  url: string,
+  opts: { max?: number; prepare?: boolean; ca?: string | undefined } = {},
+): Sql {
   return postgres(url, {
     max: opts.max ?? 3,
     // the transaction pooler (Supavisor, port 6543) cannot keep prepared statements
     prepare: opts.prepare ?? true,
-    ...tlsFor(url),
+    ...tlsFor(url, opts.ca),
     // an idle instance gives its connections back soon: the plan's connections are shared
     idle_timeout: 20,
     connect_timeout: 5,
@@ -36,22 +39,33 @@ export function connect(url: string, opts: { max?: number; prepare?: boolean } =
   });
 }
 
+/** How postgres.js should do TLS: nothing (it reads `sslmode` from the URL), off, or options. */
+export type Tls = { ssl?: false | "prefer" | "require" | { ca: string; servername?: string } };
+
 /**
- * TLS as the URL asks for it (`sslmode`, which postgres.js reads itself), or else: none on
- * loopback; `prefer` on a private network (the CLI's `db` container, 10.x, 192.168.x: TLS
- * when the server offers it); `require` everywhere else, as Supabase's direct connection
- * (`db.<ref>.supabase.co`) and pooler (`*.pooler.supabase.com`) both serve TLS and may enforce
- * it. Neither `require` nor `prefer` verifies the certificate (libpq's meaning): Supabase's
- * chains to Supabase's own root CA, which no runtime trusts by default. The address ranges are
- * written out: a library for them would add to a bundle that must stay under 5 MB.
+ * TLS for a connection string. With `ca` (DB_CA_CERT) the server is verified against that CA,
+ * unless the URL says `sslmode=disable` or the host is loopback without an `sslmode`. Otherwise
+ * a `sslmode` in the URL is left to postgres.js; else none on loopback, `prefer` on a private
+ * network (the CLI's `db` container, 10.x, 192.168.x: TLS when the server offers it), and
+ * `require` everywhere else, as Supabase's direct connection (`db.<ref>.supabase.co`) and pooler
+ * (`*.pooler.supabase.com`) serve TLS and may enforce it.
+ *
+ * `require` skips verification under Deno 2.9, but the Edge Runtime's Deno 2.1 verifies anyway,
+ * against the public roots; Supabase's certificates chain to Supabase's own root CA, hence `ca`.
+ * The address ranges are written out: a library for them would add to a bundle that must stay
+ * under 5 MB.
  */
-export function tlsFor(url: string): { ssl?: false | "prefer" | "require" } {
+export function tlsFor(url: string, ca?: string): Tls {
   const { hostname, searchParams } = new URL(url);
-  if (searchParams.has("sslmode") || searchParams.has("ssl")) return {};
+  const sslmode = searchParams.get("sslmode") ?? searchParams.get("ssl");
   const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (host === "" || host === "localhost" || host === "::1" || /^127\./.test(host)) {
-    return { ssl: false };
+  const loopback = host === "" || host === "localhost" || host === "::1" || /^127\./.test(host);
+  if (ca && sslmode !== "disable" && !(loopback && sslmode === null)) {
+    const ip = /^[\d.]+$/.test(host) || host.includes(":");
+    return { ssl: ip ? { ca } : { ca, servername: host } };
   }
+  if (sslmode !== null) return {};
+  if (loopback) return { ssl: false };
   const privateNetwork = !host.includes(".") && !host.includes(":") ||
     /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) || /^f[cd][0-9a-f]{2}:/.test(host);
   return { ssl: privateNetwork ? "prefer" : "require" };
