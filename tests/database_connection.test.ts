@@ -6,10 +6,18 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { parseConfig } from "../supabase/functions/api/config.ts";
-import { connect, isDatabaseUnavailable, tlsFor } from "../supabase/functions/api/database.ts";
+import {
+  asCaller,
+  connect,
+  isDatabaseUnavailable,
+  queryAsCaller,
+  tlsFor,
+} from "../supabase/functions/api/database.ts";
 import { startTestApi } from "./support/api.ts";
 import { startTlsProxy } from "./support/tls_proxy.ts";
 import { createTestDatabase } from "./support/database.ts";
+import { eventually } from "./support/eventually.ts";
+import { signUp, userClaims } from "./support/fixtures.ts";
 import { json, send, stored } from "./support/http.ts";
 
 const required = {
@@ -244,6 +252,40 @@ Deno.test("at the connection limit: 503 with Retry-After, nothing half-stored, a
     await api.model.close();
     await closeAppConnections().catch(() => {});
     await db.admin.unsafe(`drop owned by ${role}; drop role ${role}`).catch(() => {});
+    await db.admin.end();
+  }
+});
+
+Deno.test("a connection lost mid-transaction fails that work as unavailable, and the instance goes on serving", async () => {
+  const db = await createTestDatabase();
+  const sql = connect(db.url);
+  try {
+    const userId = await signUp(db.admin);
+    const claims = userClaims(userId);
+    const work = asCaller(sql, claims, (tx) => tx`select pg_sleep(5)`);
+    // its backend ends while the statement runs, as when the pooler or the database restarts
+    const running = () =>
+      db.admin<{ pid: number }[]>`select pid from pg_stat_activity
+        where datname = current_database() and query = 'select pg_sleep(5)'`;
+    const [target] = await eventually(
+      running,
+      (rows) => rows.length === 1,
+      "the statement to start",
+    );
+    await db.admin`select pg_terminate_backend(${target!.pid})`;
+    const error = await work.then(() => undefined, (e) => e);
+    assert.ok(isDatabaseUnavailable(error), String(error));
+    // the instance goes on (before, postgres.js threw from a timer on the rollback, killing it)
+    for (let i = 0; i < 5; i++) {
+      const [row] = await queryAsCaller(
+        sql,
+        claims,
+        (tx) => tx<{ me: string }[]>`select auth.uid()::text as me`,
+      );
+      assert.equal(row!.me, userId);
+    }
+  } finally {
+    await sql.end({ timeout: 1 });
     await db.admin.end();
   }
 });

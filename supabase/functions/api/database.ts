@@ -137,18 +137,38 @@ async function inCallerTransaction<T>(
               set_config('role', ${claims.role}, true)`.execute(),
   ]);
   opened.catch(() => {});
+  let connectionLost = false;
   try {
     const result = await run(tx);
     await opened;
     return result;
   } catch (error) {
-    await tx`rollback`.catch(() => {});
     // when opening failed, the statements after it only report an aborted transaction
-    throw await opened.then(() => error, (openError) => openError);
+    const failure = await opened.then(() => error, (openError) => openError);
+    connectionLost = lost.has(errorCode(failure) ?? "") || lost.has(errorCode(error) ?? "");
+    // a lost connection took its transaction with it; on a live one, end it
+    if (!connectionLost) await tx`rollback`.catch(() => {});
+    throw failure;
   } finally {
-    tx.release();
+    // postgres.js 3.4.9 puts a released connection back in the pool even when its server side
+    // is gone, and the next query on it throws from a timer, outside any promise: the isolate
+    // dies (porsager/postgres#1199, #1208). Unreleased, it stays closed and is reconnected.
+    if (!connectionLost) tx.release();
   }
 }
+
+/**
+ * postgres.js's codes for a connection whose socket is gone, not for a statement that failed
+ * on a live one. (A server's 57P01 is not among them: postgres.js can report it late, on the
+ * first statement of the connection that replaced the lost one.)
+ */
+const lost = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "ECONNRESET",
+  "EPIPE",
+]);
 
 /** SQLSTATEs and driver codes that mean the database is not there right now. */
 const unavailable = new Set([
