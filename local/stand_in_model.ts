@@ -174,6 +174,9 @@ function streamReply(
         const kind = script.fault.kind;
         if (kind === "hang") return await new Promise<void>(() => {}); // never another byte
         if (kind === "die") {
+          // let what was sent reach the client first: some servers (Deno 2.1's) pull ahead of
+          // the socket, and an error before the headers are out drops the whole response
+          await new Promise((resolve) => timer = setTimeout(resolve, 20));
           end();
           return controller.error(new Error("stand-in model died mid-stream"));
         }

