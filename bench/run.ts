@@ -103,7 +103,8 @@ function serverTiming(header: string | null): Record<string, number> {
 
 async function post(base: string, session: string, content: string, modelName: string) {
   const started = performance.now();
-  const response = await fetch(`${base}/api/sessions/${session}`, {
+  // plain text, as the figures were first measured (the default is the AI SDK data stream)
+  const response = await fetch(`${base}/api/sessions/${session}?protocol=text`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
     body: JSON.stringify({ messages: [{ role: "user", content }], model: modelName }),
@@ -402,7 +403,7 @@ try {
   const sampler = setInterval(() => peak = Math.max(peak, residentBytes(api.pid)), 100);
   const streamsStarted = performance.now();
   const outcomes = await Promise.all(Array.from({ length: 500 }, async () => {
-    const response = await fetch(`${api.url}/api/sessions/${crypto.randomUUID()}`, {
+    const response = await fetch(`${api.url}/api/sessions/${crypto.randomUUID()}?protocol=text`, {
       method: "POST",
       headers: { ...streamAuth, "content-type": "application/json" },
       body: JSON.stringify({
