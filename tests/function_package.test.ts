@@ -52,6 +52,10 @@ Deno.test("bad configuration fails at start with a message naming each variable"
     /OPENAI_MODEL_ALIASES: gpt-3.5-turbo points at gpt-4o, which is neither/,
   );
   assert.throws(() => parseConfig({ ...valid, OPENAI_MODEL_ALIASES: "gpt-3.5-turbo" }), /ALIASES/);
+  assert.throws(
+    () => parseConfig({ ...valid, OPENAI_MODEL_ALIASES: "gpt-4o-mini=gpt-4o-mini" }),
+    /OPENAI_MODEL_ALIASES: gpt-4o-mini is a listed model/,
+  );
   assert.throws(() => parseConfig({ ...valid, OPENAI_MODELS_STRICT: "yes" }), /MODELS_STRICT/);
   assert.deepEqual(config.corsOrigins, ["*"]);
 });

@@ -190,6 +190,9 @@ function modelAliases(
   const aliases = new Map<string, string>();
   for (const entry of e.OPENAI_MODEL_ALIASES) {
     const [name, model] = entry.split("=").map((part) => part.trim()) as [string, string];
+    if (listed.has(name)) {
+      return `OPENAI_MODEL_ALIASES: ${name} is a listed model; a request naming it gets it as named`;
+    }
     if (!listed.has(model)) {
       return `OPENAI_MODEL_ALIASES: ${name} points at ${model}, which is neither OPENAI_MODEL nor in OPENAI_MODELS`;
     }
