@@ -20,7 +20,8 @@ export async function post(
   model: string,
 ): Promise<Posted> {
   const started = performance.now();
-  const response = await fetch(`${base}/api/sessions/${session}`, {
+  // plain text, as the figures were first measured (the default is the AI SDK data stream)
+  const response = await fetch(`${base}/api/sessions/${session}?protocol=text`, {
     method: "POST",
     headers: { ...headers, "content-type": "application/json" },
     body: JSON.stringify({ messages: [{ role: "user", content }], model }),

@@ -1,6 +1,5 @@
 /** POST /api/sessions/:id: the new message, the model call, the streamed reply and what is stored. */
 import assert from "node:assert/strict";
-import { callChatApi } from "@ai-sdk/ui-utils";
 import { freePort } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
 import { recordFigure } from "./support/figures.ts";
@@ -23,7 +22,7 @@ function withScript(script: Parameters<typeof api.model.script>[0], test: () => 
 Deno.test("a message to a new id creates the session for the caller, titled 'New Chat - <UTC time>'", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
-  const reply = await chat(api, user, session, "Hi!");
+  const reply = await chat(api, user, session, "Hi!", { protocol: "text" });
   assert.equal(reply.status, 200);
   assert.equal(reply.headers.get("content-type"), "text/plain; charset=utf-8");
   assert.equal(reply.body, "Hello there!");
@@ -84,7 +83,7 @@ Deno.test("the user message is committed before the model is called", async () =
 Deno.test("unknown extra fields (sessionId, data, message ids and parts) are accepted", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
-  const response = await send(api, user, "POST", `/api/sessions/${session}`, {
+  const response = await send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
     sessionId: session,
     data: { anything: true },
     messages: [{
@@ -122,7 +121,9 @@ Deno.test("invalid messages get 422 naming the field, and store nothing and call
     [{ messages: [{ role: "user", content: 42 }] }, ["body", "messages", 0, "content"]],
     [{ messages: [{ role: "user" }] }, ["body", "messages", 0, "content"]],
     [{ messages: [{ role: "user", content: "hi", id: "" }] }, ["body", "messages", 0, "id"]],
-    [{ messages: [{ role: "user", content: "hi" }], model: "gpt-9-ultra" }, ["body", "model"]],
+    // a name no provider spells so: refused whatever the model list (unlisted names: see below)
+    [{ messages: [{ role: "user", content: "hi" }], model: "gpt 9 ultra" }, ["body", "model"]],
+    [{ messages: [{ role: "user", content: "hi" }], model: "" }, ["body", "model"]],
     [[1, 2, 3], ["body"]],
   ];
   for (const [body, loc] of cases) {
@@ -220,7 +221,7 @@ Deno.test(
     const session = crypto.randomUUID();
     assert.equal((await chat(api, user, session, "Try me", { id: "m-1" })).status, 502);
     api.model.script(hello);
-    const retry = await chat(api, user, session, "Try me", { id: "m-1" });
+    const retry = await chat(api, user, session, "Try me", { id: "m-1", protocol: "text" });
     assert.equal(retry.status, 200);
     assert.equal(retry.body, "Hello there!");
     assert.deepEqual(
@@ -241,28 +242,32 @@ const tricky = ['Line one\nLine "two"\r\n', "\ttab, backslash \\ and ünïcødé
 Deno.test(
   "text protocol: the reply's chunks exactly as the model sent them",
   withScript(() => ({ chunks: tricky }), async () => {
-    const reply = await chat(api, await api.user(), crypto.randomUUID(), "Hi");
+    const reply = await chat(api, await api.user(), crypto.randomUUID(), "Hi", {
+      protocol: "text",
+    });
     assert.equal(reply.body, tricky.join(""));
   }),
 );
 
 Deno.test(
-  "data protocol: AI SDK v1 lines, a start part with the message id, and finish parts",
+  "data protocol: AI SDK v1 lines every ai 3.x and 4.x client knows: ids, text, finish with usage",
   withScript(() => ({ chunks: tricky }), async () => {
-    const reply = await chat(api, await api.user(), crypto.randomUUID(), "Hi", {
-      protocol: "data",
-    });
+    const user = await api.user();
+    const session = crypto.randomUUID();
+    const reply = await chat(api, user, session, "Hi", { protocol: "data" });
     assert.equal(reply.headers.get("x-vercel-ai-data-stream"), "v1");
     assert.equal(reply.headers.get("content-type"), "text/plain; charset=utf-8");
-    const id = reply.headers.get("x-assistant-message-id");
+    const [userMessage, assistantMessage] = await stored(api, session);
+    assert.equal(reply.headers.get("x-assistant-message-id"), assistantMessage!.id);
     assert.equal(
       reply.body,
-      `f:{"messageId":"${id}"}\n` +
+      `8:[{"type":"reply","sessionId":"${session}","userMessageId":"${userMessage!.id}",` +
+        `"assistantMessageId":"${assistantMessage!.id}","model":"test-model"}]\n` +
+        `0:""\n` +
         `0:"Line one\\nLine \\"two\\"\\r\\n"\n` +
         `0:"\\ttab, backslash \\\\ and ünïcødé "\n` +
         `0:"🙂 עברית"\n` +
         // usage as the model reported it (the stand-in counts words: 5 + 1 in the prompt, 3 chunks)
-        `e:{"finishReason":"stop","usage":{"promptTokens":6,"completionTokens":3},"isContinued":false}\n` +
         `d:{"finishReason":"stop","usage":{"promptTokens":6,"completionTokens":3}}\n`,
     );
   }),
@@ -289,53 +294,32 @@ Deno.test(
   }),
 );
 
-Deno.test("Accept: text/event-stream chooses SSE; the configured default applies otherwise", async () => {
+Deno.test("no protocol named: the data stream; Accept picks SSE or plain text; STREAM_PROTOCOL changes the default", async () => {
   const user = await api.user();
-  const response = await send(api, user, "POST", `/api/sessions/${crypto.randomUUID()}`, {
-    messages: [{ role: "user", content: "Hi" }],
-  }, { accept: "text/event-stream" });
-  assert.match(await response.text(), /^event: start\n/);
-  const dataByDefault = await startTestApi({ env: { STREAM_PROTOCOL: "data" } });
-  const other = await dataByDefault.user();
-  const reply = await chat(dataByDefault, other, crypto.randomUUID(), "Hi");
-  assert.equal(reply.headers.get("x-vercel-ai-data-stream"), "v1");
-  await api.idle();
-});
-
-Deno.test("the AI SDK's own client (callChatApi, streamProtocol 'data') reads the reply unchanged", async () => {
-  // a deployment for that client sets STREAM_PROTOCOL=data; its requests name no protocol
-  const api = await startTestApi({ env: { STREAM_PROTOCOL: "data" } });
-  const user = await api.user();
-  const session = crypto.randomUUID();
-  let finished: { content: string; finishReason: string; completionTokens: number } | undefined;
-  await callChatApi({
-    api: `http://api.test/api/sessions/${session}`,
-    body: { messages: [{ id: "m1", role: "user", content: "Hi" }] },
-    streamProtocol: "data",
-    credentials: undefined,
-    headers: user.auth,
-    abortController: () => new AbortController(),
-    restoreMessagesOnFailure: () => {},
-    onResponse: undefined,
-    onUpdate: () => {},
-    onFinish: (message, { finishReason, usage }) =>
-      finished = {
-        content: message.content,
-        finishReason,
-        completionTokens: usage.completionTokens,
-      },
-    onToolCall: undefined,
-    generateId: () => crypto.randomUUID(),
-    fetch: (input, init) => Promise.resolve(api.app.request(String(input), init)),
-    lastMessage: undefined,
-    requestType: "generate",
-  });
-  await api.idle();
-  assert.deepEqual(finished, {
-    content: "Hello there!",
-    finishReason: "stop",
-    completionTokens: 3,
-  });
+  const protocolOf = async (target: typeof api, accept?: string) => {
+    const who = target === api ? user : await target.user();
+    const response = await send(target, who, "POST", `/api/sessions/${crypto.randomUUID()}`, {
+      messages: [{ role: "user", content: "Hi" }],
+    }, accept === undefined ? {} : { accept });
+    const body = await response.text();
+    await target.idle();
+    return body.startsWith("event: start\n")
+      ? "sse"
+      : response.headers.get("x-vercel-ai-data-stream") === "v1"
+      ? "data"
+      : body === "Hello there!"
+      ? "text"
+      : body;
+  };
+  // what the original frontend and every AI SDK client send: no Accept of their own
+  assert.equal(await protocolOf(api), "data");
+  assert.equal(await protocolOf(api, "*/*"), "data");
+  assert.equal(await protocolOf(api, "text/event-stream"), "sse");
+  assert.equal(await protocolOf(api, "text/plain"), "text");
+  assert.equal(await protocolOf(api, "text/plain;q=0.5, text/event-stream"), "sse");
+  assert.equal(await protocolOf(api, "text/plain;q=0, */*"), "data");
+  const textByDefault = await startTestApi({ env: { STREAM_PROTOCOL: "text" } });
+  assert.equal(await protocolOf(textByDefault), "text");
 });
 
 Deno.test(
@@ -390,7 +374,7 @@ Deno.test(
       const expected: Record<string, RegExp> = {
         text: /^Half an$/,
         data:
-          /0:" an"\n3:"The model's reply broke off"\ne:\{"finishReason":"error","isContinued":false\}\nd:\{"finishReason":"error"\}\n$/,
+          /0:" an"\n3:"The model's reply broke off"\nd:\{"finishReason":"error","usage":\{"promptTokens":0,"completionTokens":0\}\}\n$/,
         sse:
           /event: error\ndata: \{.*"finish_reason":"model_error","detail":"The model's reply broke off"\}\n\n$/,
       };

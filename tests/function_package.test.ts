@@ -63,7 +63,18 @@ Deno.test("bad configuration fails at start with a message naming each variable"
   const config = parseConfig({ ...valid, OPENAI_MODELS: "gpt-4o, o3-mini" });
   assert.deepEqual([...config.model.allowedModels], ["gpt-4o-mini", "gpt-4o", "o3-mini"]);
   assert.equal(config.maxBodyBytes, 4 * 1024 * 1024);
-  assert.equal(config.streamProtocol, "text");
+  assert.equal(config.streamProtocol, "data");
+  assert.equal(config.model.strictModels, false);
+  assert.throws(
+    () => parseConfig({ ...valid, OPENAI_MODEL_ALIASES: "gpt-3.5-turbo=gpt-4o" }),
+    /OPENAI_MODEL_ALIASES: gpt-3.5-turbo points at gpt-4o, which is neither/,
+  );
+  assert.throws(() => parseConfig({ ...valid, OPENAI_MODEL_ALIASES: "gpt-3.5-turbo" }), /ALIASES/);
+  assert.throws(
+    () => parseConfig({ ...valid, OPENAI_MODEL_ALIASES: "gpt-4o-mini=gpt-4o-mini" }),
+    /OPENAI_MODEL_ALIASES: gpt-4o-mini is a listed model/,
+  );
+  assert.throws(() => parseConfig({ ...valid, OPENAI_MODELS_STRICT: "yes" }), /MODELS_STRICT/);
   assert.deepEqual(config.corsOrigins, ["*"]);
 });
 

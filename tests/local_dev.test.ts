@@ -60,13 +60,23 @@ Deno.test("deno task dev keeps its embedded database and its cursor secret betwe
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   let cursor: string | null = null;
   try {
+    // sent as the original frontend sends it: its session id and model name, no protocol choice
     const sent = await fetch(`${first.api}/sessions/${session}`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ messages: [{ role: "user", content: "Remember me" }] }),
+      body: JSON.stringify({
+        messages: [{ role: "user", content: "Remember me" }],
+        sessionId: session,
+        model: "gpt-3.5-turbo-0125",
+      }),
     });
     assert.equal(sent.status, 200);
-    await sent.text();
+    assert.equal(sent.headers.get("x-vercel-ai-data-stream"), "v1");
+    assert.equal(sent.headers.get("x-model"), "offline-stand-in");
+    assert.match(
+      await sent.text(),
+      /^8:\[\{"type":"reply",[^\n]*\n0:""\n0:"This "\n[^]*\nd:\{"finishReason":"stop"/,
+    );
     const page = await fetch(`${first.api}/sessions/${session}?limit=1`, { headers });
     await page.body?.cancel();
     cursor = page.headers.get("x-next-cursor");

@@ -15,7 +15,7 @@ export const streams: Figure = {
     const sampler = setInterval(() => peak = Math.max(peak, residentBytes(api.pid)), 100);
     const started = performance.now();
     const outcomes = await Promise.all(Array.from({ length: STREAMS }, async () => {
-      const response = await fetch(`${api.url}/api/sessions/${crypto.randomUUID()}`, {
+      const response = await fetch(`${api.url}/api/sessions/${crypto.randomUUID()}?protocol=text`, {
         method: "POST",
         headers: { ...user.auth, "content-type": "application/json" },
         body: JSON.stringify({

@@ -58,6 +58,7 @@ export function createApp(deps: Deps) {
         "x-chat-session-id",
         "x-user-message-id",
         "x-assistant-message-id",
+        "x-model",
         "retry-after",
         "server-timing",
         "link",

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { AuthSources } from "./auth.ts";
+import type { ModelNames } from "./model_names.ts";
 
 const postgresUrl = z.string().url().refine(
   (url) => URL.canParse(url) && /^postgres(ql)?:$/.test(new URL(url).protocol),
@@ -45,6 +46,12 @@ const Env = z.object({
   OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
   /** models a request may ask for by name, besides OPENAI_MODEL */
   OPENAI_MODELS: list.default([]),
+  /** `name=model,...`: a name clients send, served by a listed model */
+  OPENAI_MODEL_ALIASES: list.default([]).pipe(
+    z.array(z.string().regex(/^[^=]*[^=\s][^=]*=[^=]*[^=\s][^=]*$/, "expected name=model")),
+  ),
+  /** true: a request naming an unlisted model gets 422; false: OPENAI_MODEL serves it */
+  OPENAI_MODELS_STRICT: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   /** how long to wait for the model: to its first byte, and between chunks */
   OPENAI_TIMEOUT_MS: int(1).default(60_000),
   OPENAI_MAX_RETRIES: int(0).default(2),
@@ -71,8 +78,8 @@ const Env = z.object({
   CURSOR_SECRET: z.string({
     error: "required: a random secret that signs page cursors (e.g. `openssl rand -base64 32`)",
   }).min(32, "too short: at least 32 characters (e.g. `openssl rand -base64 32`)"),
-  /** the reply protocol when a request names none: text | data | sse */
-  STREAM_PROTOCOL: z.enum(["text", "data", "sse"]).default("text"),
+  /** the reply protocol when a request names none: text | data | sse (data: what AI SDK clients read) */
+  STREAM_PROTOCOL: z.enum(["text", "data", "sse"]).default("data"),
   /** `*`, or a comma-separated list of allowed origins */
   CORS_ORIGINS: list.default(["*"]),
   /** AI SDK clients resend the whole history with every message */
@@ -86,11 +93,9 @@ export type Env = z.input<typeof Env>;
 export interface Config {
   database: { url: string; poolMax: number; prepare: boolean; ca: string | undefined };
   auth: AuthSources;
-  model: {
+  model: ModelNames & {
     apiKey: string;
     baseURL: string | undefined;
-    defaultModel: string;
-    allowedModels: ReadonlySet<string>;
     timeoutMs: number;
     maxRetries: number;
     systemPrompt: string;
@@ -120,7 +125,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   } catch (error) {
     problems.push((error as Error).message);
   }
-  if (!parsed.success || !auth) {
+  const aliases = parsed.success ? modelAliases(parsed.data) : undefined;
+  if (typeof aliases === "string") problems.push(aliases);
+  if (!parsed.success || !auth || typeof aliases !== "object") {
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   const e = parsed.data;
@@ -132,6 +139,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       baseURL: e.OPENAI_BASE_URL,
       defaultModel: e.OPENAI_MODEL,
       allowedModels: new Set([e.OPENAI_MODEL, ...e.OPENAI_MODELS]),
+      modelAliases: aliases,
+      strictModels: e.OPENAI_MODELS_STRICT,
       timeoutMs: e.OPENAI_TIMEOUT_MS,
       maxRetries: e.OPENAI_MAX_RETRIES,
       systemPrompt: e.SYSTEM_PROMPT,
@@ -207,6 +216,25 @@ function tryJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Aliases point at listed models only, so an alias can never open a model the operator did not list. */
+function modelAliases(
+  e: { OPENAI_MODEL: string; OPENAI_MODELS: string[]; OPENAI_MODEL_ALIASES: string[] },
+): Map<string, string> | string {
+  const listed = new Set([e.OPENAI_MODEL, ...e.OPENAI_MODELS]);
+  const aliases = new Map<string, string>();
+  for (const entry of e.OPENAI_MODEL_ALIASES) {
+    const [name, model] = entry.split("=").map((part) => part.trim()) as [string, string];
+    if (listed.has(name)) {
+      return `OPENAI_MODEL_ALIASES: ${name} is a listed model; a request naming it gets it as named`;
+    }
+    if (!listed.has(model)) {
+      return `OPENAI_MODEL_ALIASES: ${name} points at ${model}, which is neither OPENAI_MODEL nor in OPENAI_MODELS`;
+    }
+    aliases.set(name, model);
+  }
+  return aliases;
 }
 
 function budgets(fallback: number, perModel: string[]): (model: string) => number {

@@ -183,7 +183,8 @@ export function openApiDocument() {
             query(
               "protocol",
               (input(StreamQuery) as { properties: Record<string, unknown> }).properties.protocol,
-              "text (default), data (AI SDK data stream v1) or sse",
+              "data (AI SDK data stream v1; the default, STREAM_PROTOCOL), text or sse; " +
+                "without it, Accept naming text/event-stream or text/plain picks sse or text",
             ),
           ],
           requestBody: { required: true, content: json(ref("PostMessageBody")) },

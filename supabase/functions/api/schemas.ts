@@ -22,7 +22,16 @@ export const NewMessage = z.looseObject({
 
 export const PostMessageBody = z.looseObject({
   messages: z.array(z.unknown()).min(1, "must hold at least the new message"),
-  model: z.string().max(200).optional(),
+  /** a model id as providers spell them (`gpt-4o-mini`, `meta-llama/Llama-3.1-8B`, `llama3:8b`): printable ASCII, no spaces */
+  model: z.string()
+    .regex(
+      /^[\x21-\x7e]{1,200}$/,
+      "must be a model name: 1-200 printable ASCII characters, no spaces",
+    )
+    .describe(
+      "optional; an unlisted name is served by the default model (422 when the deployment's list is strict)",
+    )
+    .optional(),
 }).superRefine((body, ctx) => {
   const last = body.messages.length - 1;
   const parsed = NewMessage.safeParse(body.messages[last]);

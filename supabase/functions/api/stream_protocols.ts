@@ -3,10 +3,12 @@
  * reply's events into the bytes of its protocol:
  * - text: plain text chunks, as the original API streamed (no way to signal an error)
  * - data: the AI SDK data stream protocol v1, for `useChat({ streamProtocol: 'data' })`
+ *   of every ai 3.x and 4.x release (the default: the original frontend names no protocol)
  * - sse:  Server-Sent Events with structured events
  * Hand-written: each is a line format of a few lines, and no library encodes
  * all three from one event sequence without owning the response lifecycle.
  */
+import { parseAccept } from "hono/utils/accept";
 import type { Ending, Usage } from "./model.ts";
 
 export type Protocol = "text" | "data" | "sse";
@@ -61,25 +63,59 @@ function aiSdkFinishReason(ending: Ending): string {
   }
 }
 
+/**
+ * Only parts that every ai 3.x and 4.x client parses: `@ai-sdk/ui-utils`
+ * 0.0.33 (ai 3.3, the original frontend) knows codes 0-9 and a-d, 0.0.50
+ * (ai 3.4) adds `e:`, the 1.x line (ai 4) knows 0, 2, 3, 8, 9, a-e and only
+ * from 1.1 on `f:`. An unknown code makes the client throw and drop the
+ * whole reply, so: no `e:`/`f:`. What `f:` carried goes in a message
+ * annotation (`8:`, known to all) and in the `x-assistant-message-id` header.
+ */
 const data: Encoder = {
   headers: { "content-type": "text/plain; charset=utf-8", "x-vercel-ai-data-stream": "v1" },
-  start: (ids) => `f:${JSON.stringify({ messageId: ids.assistantMessageId })}\n`,
+  // The empty text part makes every client create the assistant message at
+  // once: ai 3.x calls onFinish only for a message that has a text part, and
+  // a reply can end with no text (content filter), which the client must
+  // still see finish.
+  start: (ids) =>
+    `8:${
+      JSON.stringify([{
+        type: "reply",
+        sessionId: ids.sessionId,
+        userMessageId: ids.userMessageId,
+        assistantMessageId: ids.assistantMessageId,
+        model: ids.model,
+      }])
+    }\n0:""\n`,
   delta: (chunk) => `0:${JSON.stringify(chunk)}\n`,
   // a data part: useChat collects these in its `data`
   title: (ids, title) =>
     `2:${JSON.stringify([{ type: "title", sessionId: ids.sessionId, title }])}\n`,
   end: (_ids, outcome) => {
-    const finishReason = aiSdkFinishReason(outcome.ending);
-    const usage = outcome.usage && {
-      promptTokens: outcome.usage.promptTokens,
-      completionTokens: outcome.usage.completionTokens,
+    // ai 3.3 refuses a finish part without usage; 0 when the model reported none
+    // (null would become NaN on the client and spoil any sum it keeps)
+    const usage = {
+      promptTokens: outcome.usage?.promptTokens ?? 0,
+      completionTokens: outcome.usage?.completionTokens ?? 0,
     };
     const error = outcome.error === undefined ? "" : `3:${JSON.stringify(outcome.error)}\n`;
     return error +
-      `e:${JSON.stringify({ finishReason, usage, isContinued: false })}\n` +
-      `d:${JSON.stringify({ finishReason, usage })}\n`;
+      `d:${JSON.stringify({ finishReason: aiSdkFinishReason(outcome.ending), usage })}\n`;
   },
 };
+
+/**
+ * The protocol an `Accept` header asks for by name: SSE, or plain text
+ * (`Accept: text/plain`, for curl). None for wildcards (what browsers' and
+ * AI SDK clients' fetch send): those get the configured default.
+ */
+export function protocolForAccept(accept: string | undefined): Protocol | undefined {
+  // parseAccept (Hono's) orders by quality; a type refused with q=0 does not count
+  const named = parseAccept(accept ?? "").find((a) =>
+    a.q > 0 && (a.type === "text/event-stream" || a.type === "text/plain")
+  );
+  return named === undefined ? undefined : named.type === "text/event-stream" ? "sse" : "text";
+}
 
 const event = (name: string, payload: unknown) =>
   `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;

@@ -26,10 +26,11 @@ import {
   type ReplyChunk,
   type Usage,
 } from "../model.ts";
+import { acceptedNames, resolveModel } from "../model_names.ts";
 import { relayReply } from "../reply_stream.ts";
 import { readJson } from "../request_body.ts";
 import { PostMessageBody, StreamQuery } from "../schemas.ts";
-import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
+import { encoders, type Protocol, protocolForAccept, type ReplyIds } from "../stream_protocols.ts";
 import { contentTokens, messageTokens, perMessageTokens } from "../token_budget.ts";
 import { sessionIdOf } from "./sessions.ts";
 
@@ -52,11 +53,12 @@ export function messageRoutes(deps: RouteDeps) {
       c.req.header("accept"),
       config.streamProtocol,
     );
-    const model = requestedModel ?? config.model.defaultModel;
-    if (!config.model.allowedModels.has(model)) {
+    // the model that serves the request: what gets recorded and reported, whatever was asked for
+    const model = resolveModel(config.model, requestedModel);
+    if (model === undefined) {
       throw new ApiError(422, [{
         loc: ["body", "model"],
-        msg: `model not available; choose one of: ${[...config.model.allowedModels].join(", ")}`,
+        msg: `model not available; choose one of: ${acceptedNames(config.model).join(", ")}`,
         type: "enum",
       }]);
     }
@@ -216,6 +218,7 @@ export function messageRoutes(deps: RouteDeps) {
         "x-chat-session-id": ids.sessionId,
         "x-user-message-id": ids.userMessageId,
         "x-assistant-message-id": ids.assistantMessageId,
+        "x-model": ids.model,
         "server-timing": timing.header(),
       },
     );
@@ -267,8 +270,7 @@ function chooseProtocol(
   fallback: Protocol,
 ): Protocol {
   if (asked) return asked;
-  if (accept?.includes("text/event-stream")) return "sse";
-  return fallback;
+  return protocolForAccept(accept) ?? fallback;
 }
 
 async function* replay(reply: NonNullable<Turn["storedReply"]>): AsyncGenerator<ReplyChunk> {
