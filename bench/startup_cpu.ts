@@ -11,17 +11,12 @@
  *   deno task startup [--runs=N] [entry.ts]
  */
 
-const args = Deno.args.filter((a) => !a.startsWith("--"));
-const runsArg = Deno.args.find((a) => a.startsWith("--runs="));
-const runs = runsArg ? Number(runsArg.slice("--runs=".length)) : 7;
-const entry = args[0] ?? new URL("../supabase/functions/api/index.ts", import.meta.url).pathname;
-
 type Info = {
   roots: string[];
   modules: { specifier: string; dependencies?: { code?: { specifier: string } }[] }[];
 };
 
-async function entryImports(): Promise<string[]> {
+async function entryImports(entry: string): Promise<string[]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", entry],
     stdout: "piped",
@@ -61,17 +56,35 @@ async function once(program: string): Promise<{ cpuUs: number; heap: number }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-if (import.meta.main) {
-  const program = probe(await entryImports());
+export type Startup = {
+  cpuMs: number[];
+  heapMb: number[];
+  medianCpuMs: number;
+  medianHeapMb: number;
+};
+
+/** Imports `entry`'s modules in `runs` fresh processes (after one discarded warm-up run). */
+export async function measureStartup(entry: string, runs: number): Promise<Startup> {
+  const program = probe(await entryImports(entry));
   await once(program); // warms the transpile cache
   const samples = [];
   for (let i = 0; i < runs; i++) samples.push(await once(program));
-  const ms = samples.map((s) => s.cpuUs / 1000);
+  const cpuMs = samples.map((s) => s.cpuUs / 1000);
   const heapMb = samples.map((s) => s.heap / 1e6);
-  console.log(`runs (ms CPU): ${ms.map((x) => x.toFixed(0)).join(", ")}`);
+  return { cpuMs, heapMb, medianCpuMs: median(cpuMs), medianHeapMb: median(heapMb) };
+}
+
+if (import.meta.main) {
+  const args = Deno.args.filter((a) => !a.startsWith("--"));
+  const runsArg = Deno.args.find((a) => a.startsWith("--runs="));
+  const runs = runsArg ? Number(runsArg.slice("--runs=".length)) : 7;
+  const entry = args[0] ??
+    new URL("../supabase/functions/api/index.ts", import.meta.url).pathname;
+  const startup = await measureStartup(entry, runs);
+  console.log(`runs (ms CPU): ${startup.cpuMs.map((x) => x.toFixed(0)).join(", ")}`);
   console.log(
-    `importing the function's modules: median ${median(ms).toFixed(0)} ms CPU, heap ${
-      median(heapMb).toFixed(1)
+    `importing the function's modules: median ${startup.medianCpuMs.toFixed(0)} ms CPU, heap ${
+      startup.medianHeapMb.toFixed(1)
     } MB`,
   );
 }

@@ -41,9 +41,7 @@ export async function messageTokens(message: PromptMessage): Promise<number> {
  * MAX_TOKEN_BYTES. Lets a message that cannot fit be refused without tokenizing it.
  */
 export function fewestContentTokens(content: string): number {
-  return fewestTokens(utf8.encode(content).byteLength);
+  return fewestTokens(content);
 }
-
-const utf8 = new TextEncoder();
 
 export const perMessageTokens = PER_MESSAGE;

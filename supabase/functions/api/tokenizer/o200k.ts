@@ -22,9 +22,12 @@ import { LRUCache } from "lru-cache";
 /** The longest token of o200k_base, in UTF-8 bytes (128 spaces); the tests check it. */
 export const MAX_TOKEN_BYTES = 128;
 
-/** The fewest tokens a text of this many UTF-8 bytes can take: no token is longer. */
-export function fewestTokens(utf8Bytes: number): number {
-  return Math.ceil(utf8Bytes / MAX_TOKEN_BYTES);
+/**
+ * The fewest tokens a text can take, from its length alone and without reading it: no token is
+ * longer than MAX_TOKEN_BYTES, and every UTF-16 code unit is at least one UTF-8 byte.
+ */
+export function fewestTokens(text: string): number {
+  return Math.ceil(text.length / MAX_TOKEN_BYTES);
 }
 
 /**
@@ -48,22 +51,36 @@ interface Encoding {
 
 let encoding: Promise<Encoding> | undefined;
 
-/** The ranks load on first use: about 1/10 s of CPU that start-up does not pay. */
+/**
+ * The ranks load on first use, about 1/10 s of CPU that start-up does not pay, built in batches
+ * that yield to the event loop like counting does.
+ */
 function loadEncoding(): Promise<Encoding> {
   encoding ??= import("./o200k_base.json", { with: { type: "json" } }).then(
-    ({ default: data }) => {
+    async ({ default: data }) => {
       const ranks = new Map<string, number>();
       // js-tiktoken's compact format: "! <first rank> <base64 token> <base64 token> ...", one
       // run of consecutive ranks per line; atob gives the token's bytes, one char per byte
+      let lastYield = performance.now();
       for (const line of data.bpe_ranks.split("\n")) {
         const fields = line.split(" ");
         let rank = Number(fields[1]);
-        for (let i = 2; i < fields.length; i++) ranks.set(byteKey(atob(fields[i]!)), rank++);
+        for (let i = 2; i < fields.length; i++) {
+          ranks.set(byteKey(atob(fields[i]!)), rank++);
+          if (i % 1024 === 0 && performance.now() - lastYield > YIELD_AFTER_MS) {
+            await yieldToEventLoop();
+            lastYield = performance.now();
+          }
+        }
       }
       return { pattern: new RegExp(data.pat_str, "gu"), ranks };
     },
   );
   return encoding;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Long pieces are costly to merge and, in an attack, repeat: their counts are remembered. */
@@ -96,7 +113,7 @@ export async function countTokensUpTo(
     for (const match of slice.matchAll(pattern)) count += pieceTokens(match[0], ranks);
     start = end;
     if (performance.now() - lastYield > YIELD_AFTER_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       lastYield = performance.now();
     }
   }
