@@ -2,32 +2,18 @@
  * The model, reached with the official `openai` SDK, so any
  * OpenAI-compatible server works (`OPENAI_BASE_URL`).
  */
-import type OpenAI from "openai";
+import OpenAI from "openai";
 import type { Config } from "./config.ts";
 
-/**
- * The SDK loads on the first model call, not at start-up: importing it is about 45 ms of CPU,
- * a third of what a new worker spends before its first request (`deno task startup`), and
- * health checks and reads never need it.
- */
-export interface ModelClient {
-  load(): Promise<{ client: OpenAI; sdk: typeof OpenAI }>;
-}
+export type ModelClient = OpenAI;
 
 export function createModelClient(config: Config["model"]): ModelClient {
-  let loaded: ReturnType<ModelClient["load"]> | undefined;
-  return {
-    load: () =>
-      loaded ??= import("openai").then(({ default: sdk }) => ({
-        sdk,
-        client: new sdk({
-          apiKey: config.apiKey,
-          baseURL: config.baseURL,
-          timeout: config.timeoutMs,
-          maxRetries: config.maxRetries,
-        }),
-      })),
-  };
+  return new OpenAI({
+    apiKey: config.apiKey,
+    baseURL: config.baseURL,
+    timeout: config.timeoutMs,
+    maxRetries: config.maxRetries,
+  });
 }
 
 export interface PromptMessage {
@@ -78,7 +64,6 @@ export async function openReply(
   client: ModelClient,
   request: { model: string; messages: PromptMessage[]; signal: AbortSignal; idleTimeoutMs: number },
 ): Promise<AsyncIterator<ReplyChunk>> {
-  const { client: openai, sdk } = await client.load();
   const upstream = new AbortController();
   let timedOut = false;
   // One timer that looks at when the model last spoke, rather than a new
@@ -99,7 +84,7 @@ export async function openReply(
 
   async function* chunks(): AsyncGenerator<ReplyChunk> {
     try {
-      const stream = await openai.chat.completions.create(
+      const stream = await client.chat.completions.create(
         {
           model: request.model,
           messages: request.messages,
@@ -132,7 +117,7 @@ export async function openReply(
     } catch (error) {
       if (error instanceof ModelError) throw error;
       if (request.signal.aborted) throw error; // the caller stopped it: not the model's fault
-      throw describe(error, timedOut, sdk);
+      throw describe(error, timedOut);
     } finally {
       clearTimeout(idle);
       request.signal.removeEventListener("abort", stop);
@@ -159,14 +144,14 @@ function toEnding(reason: string): Ending {
     : "stop";
 }
 
-function describe(error: unknown, timedOut: boolean, sdk: typeof OpenAI): ModelError {
-  if (timedOut || error instanceof sdk.APIConnectionTimeoutError) {
+function describe(error: unknown, timedOut: boolean): ModelError {
+  if (timedOut || error instanceof OpenAI.APIConnectionTimeoutError) {
     return new ModelError("timeout", 504, "The model did not answer in time");
   }
-  if (error instanceof sdk.APIError && error.status) {
+  if (error instanceof OpenAI.APIError && error.status) {
     return new ModelError("model_error", 502, `The model answered with HTTP ${error.status}`);
   }
-  if (error instanceof sdk.APIConnectionError) {
+  if (error instanceof OpenAI.APIConnectionError) {
     return new ModelError("model_error", 502, "The model could not be reached");
   }
   return new ModelError("model_error", 502, "The model's reply broke off");
@@ -182,8 +167,7 @@ export async function generateTitle(
   client: ModelClient,
   request: { model: string; firstMessage: string; timeoutMs: number },
 ): Promise<string> {
-  const { client: openai } = await client.load();
-  const completion = await openai.chat.completions.create(
+  const completion = await client.chat.completions.create(
     {
       model: request.model,
       messages: [

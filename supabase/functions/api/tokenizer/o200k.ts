@@ -59,18 +59,25 @@ function loadEncoding(): Promise<Encoding> {
   encoding ??= import("./o200k_base.json", { with: { type: "json" } }).then(
     async ({ default: data }) => {
       const ranks = new Map<string, number>();
-      // js-tiktoken's compact format: "! <first rank> <base64 token> <base64 token> ...", one
-      // run of consecutive ranks per line; atob gives the token's bytes, one char per byte
+      // js-tiktoken's compact format: lines of "! <first rank> <base64 token> <base64 token> ...",
+      // consecutive ranks (here one line of 200k tokens); atob gives a token's bytes, one char
+      // per byte. Walked with indexOf rather than split, so no step is longer than a batch.
+      const text: string = data.bpe_ranks;
       let lastYield = performance.now();
-      for (const line of data.bpe_ranks.split("\n")) {
-        const fields = line.split(" ");
-        let rank = Number(fields[1]);
-        for (let i = 2; i < fields.length; i++) {
-          ranks.set(byteKey(atob(fields[i]!)), rank++);
-          if (i % 1024 === 0 && performance.now() - lastYield > YIELD_AFTER_MS) {
-            await yieldToEventLoop();
-            lastYield = performance.now();
-          }
+      let rank = 0;
+      let newline = -1;
+      for (let at = 0, count = 0; at < text.length; count++) {
+        if (newline < at) newline = text.indexOf("\n", at) >>> 0; // none: 2^32 - 1, past the end
+        let end = text.indexOf(" ", at);
+        if (end < 0 || newline < end) end = Math.min(newline, text.length);
+        const field = text.slice(at, end);
+        if (field === "!") rank = -1; // the next field is the line's first rank
+        else if (rank === -1) rank = Number(field);
+        else if (field) ranks.set(byteKey(atob(field)), rank++);
+        at = end + 1;
+        if (count % 1024 === 0 && performance.now() - lastYield > YIELD_AFTER_MS) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
         }
       }
       return { pattern: new RegExp(data.pat_str, "gu"), ranks };
