@@ -44,12 +44,12 @@ const modelURL = await (async () => {
 })();
 
 // test-model keeps the default budget (16,000); a 4 MiB message may fit other-model's by its
-// length, and anything fits wide-model's
+// length; wide-model has the largest context of any OpenAI model
 const api = await startTestApi({
   env: {
     OPENAI_BASE_URL: modelURL,
     OPENAI_MODELS: "other-model,wide-model,endless-model",
-    HISTORY_TOKEN_BUDGETS: "other-model=100000,wide-model=100000000",
+    HISTORY_TOKEN_BUDGETS: "other-model=100000,wide-model=1000000",
   },
 });
 const user = await api.user();
@@ -223,22 +223,40 @@ Deno.test("a message at MAX_BODY_BYTES that may fit by its length is counted onl
     assert.deepEqual(await stored(api, session), []);
   }));
 
-Deno.test("a message at MAX_BODY_BYTES that fits a huge budget is counted and stored without delaying /api/health", () =>
+Deno.test("under the largest context there is (1M tokens), the worst messages are counted to the budget and refused, without delaying /api/health", () =>
   serving(async () => {
     for (const unit of ["中", "xyz"]) {
       const session = crypto.randomUUID();
-      const body = worstBody(unit, "wide-model");
       await assertHealthKeptUp(`counting ${JSON.stringify(unit)}`, async () => {
-        const response = await post(user, session, body);
-        assert.equal(response.status, 200, response.text);
-        await api.idle();
+        const response = await post(user, session, worstBody(unit, "wide-model"));
+        assert.equal(response.status, 413);
+        assert.match(
+          JSON.parse(response.text).detail,
+          /^The message is too long for wide-model: at least \d+ tokens with the system prompt, the budget is 1000000$/,
+        );
       });
-      const [message] = await api.db.admin<{ tokens: number; length: number }[]>`
+      assert.deepEqual(await stored(api, session), []);
+    }
+  }));
+
+Deno.test("a 1 MiB message that fits is counted whole and stored without delaying /api/health", () =>
+  serving(async () => {
+    const session = crypto.randomUUID();
+    const content = "中".repeat(350_000);
+    await assertHealthKeptUp("a 1 MiB message", async () => {
+      const response = await post(
+        user,
+        session,
+        JSON.stringify({ messages: [{ role: "user", content }], model: "wide-model" }),
+      );
+      assert.equal(response.status, 200, response.text);
+      await api.idle();
+    });
+    const [message] = await api.db.admin<{ tokens: number; length: number }[]>`
       select tokens, length(content) as length from public.messages
       where chat_session_id = ${session} and role = 'user'`;
-      assert.ok(message && message.length > 1_000_000, "the message was stored whole");
-      assert.ok(message.tokens >= message.length / 128, `${message.tokens} tokens stored`);
-    }
+    assert.equal(message?.length, content.length, "the message was stored whole");
+    assert.ok(message.tokens >= content.length / 128, `${message.tokens} tokens stored`);
   }));
 
 Deno.test("the worst model reply is relayed, counted and stored without delaying /api/health", (t) =>
