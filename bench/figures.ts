@@ -5,6 +5,7 @@
  * runs with those rows in the tables. A new figure: a file in bench/figures/ and a line here.
  */
 import type { Figure } from "./figure.ts";
+import { bundle } from "./figures/bundle.ts";
 import { coldStart } from "./figures/cold_start.ts";
 import { firstByte } from "./figures/first_byte.ts";
 import { isolation } from "./figures/isolation.ts";
@@ -23,4 +24,5 @@ export const figures: Figure[] = [
   isolation,
   longSessions,
   coldStart,
+  bundle,
 ];

@@ -5,8 +5,8 @@
  * when it is written, with a running total, so the database reads only the
  * turns that fit.
  */
-import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import type { PromptMessage } from "./model.ts";
+import { countTokens, countTokensUpTo, fewestTokens } from "./tokenizer/o200k.ts";
 
 /**
  * What the chat format adds per message around its content (role and
@@ -15,14 +15,33 @@ import type { PromptMessage } from "./model.ts";
  */
 const PER_MESSAGE = 4;
 
-/** A message's own tokens, as stored with it. */
-export function contentTokens(content: string): number {
+/** A message's own tokens, as stored with it. Yields to other requests while it counts. */
+export function contentTokens(content: string): Promise<number> {
   return countTokens(content);
 }
 
+/**
+ * A new message's own tokens, counted only as far as `limit`: beyond it (`complete` false) the
+ * count is a lower bound, enough to refuse the message without the cost of counting all of it.
+ */
+export function contentTokensUpTo(
+  content: string,
+  limit: number,
+): Promise<{ count: number; complete: boolean }> {
+  return countTokensUpTo(content, limit);
+}
+
 /** A message's cost in a prompt: its tokens and the chat format's overhead. */
-export function messageTokens(message: PromptMessage): number {
-  return contentTokens(message.content) + PER_MESSAGE;
+export async function messageTokens(message: PromptMessage): Promise<number> {
+  return await contentTokens(message.content) + PER_MESSAGE;
+}
+
+/**
+ * The fewest tokens a content can count, from its length alone: no token is longer than
+ * MAX_TOKEN_BYTES. Lets a message that cannot fit be refused without tokenizing it.
+ */
+export function fewestContentTokens(content: string): number {
+  return fewestTokens(content);
 }
 
 export const perMessageTokens = PER_MESSAGE;

@@ -31,7 +31,13 @@ import { relayReply } from "../reply_stream.ts";
 import { readJson } from "../request_body.ts";
 import { PostMessageBody, StreamQuery } from "../schemas.ts";
 import { encoders, type Protocol, protocolForAccept, type ReplyIds } from "../stream_protocols.ts";
-import { contentTokens, messageTokens, perMessageTokens } from "../token_budget.ts";
+import {
+  contentTokens,
+  contentTokensUpTo,
+  fewestContentTokens,
+  messageTokens,
+  perMessageTokens,
+} from "../token_budget.ts";
 import { sessionIdOf } from "./sessions.ts";
 
 type Env = { Variables: { claims: UserClaims } };
@@ -64,14 +70,20 @@ export function messageRoutes(deps: RouteDeps) {
     }
     const system: PromptMessage = { role: "system", content: config.model.systemPrompt };
     const budget = config.model.historyBudget(model);
-    const tokens = contentTokens(message.content);
-    const needed = messageTokens(system) + tokens + perMessageTokens;
-    if (needed > budget) {
-      throw new ApiError(
+    const tooLong = (tokens: string) =>
+      new ApiError(
         413,
-        `The message is too long for ${model}: ${needed} tokens with the system prompt, the budget is ${budget}`,
+        `The message is too long for ${model}: ${tokens} tokens with the system prompt, the budget is ${budget}`,
       );
-    }
+    // a message that cannot fit is refused from its length alone, or once counting passes the
+    // budget: counting a huge message whole is the costly part
+    const fewest = fewestContentTokens(message.content) + 2 * perMessageTokens;
+    if (fewest > budget) throw tooLong(`at least ${fewest}`);
+    const overhead = await messageTokens(system) + perMessageTokens;
+    const counted = await contentTokensUpTo(message.content, budget - overhead);
+    const tokens = counted.count;
+    const needed = overhead + tokens;
+    if (needed > budget) throw tooLong(counted.complete ? String(needed) : `at least ${needed}`);
 
     // committed before the model is called: nothing the user sent is lost
     const timing = new ServerTiming();
@@ -113,6 +125,7 @@ export function messageRoutes(deps: RouteDeps) {
     };
     // a reply outlives a brief database outage: its save waits for the database to return
     const save = async (content: string, ending: Ending, usage?: Usage) => {
+      const replyTokens = await contentTokens(content);
       await retryWhileUnavailable(() =>
         queryAsCaller(
           sql,
@@ -125,7 +138,7 @@ export function messageRoutes(deps: RouteDeps) {
               model,
               ending,
               usage,
-              tokens: contentTokens(content),
+              tokens: replyTokens,
               slotId,
             }),
         )
