@@ -164,7 +164,7 @@ async function post(
       args: [
         "eval",
         client,
-        `${url}/api/sessions/${session}`,
+        `${url}/api/sessions/${session}?protocol=text`,
         user.auth.authorization,
         file,
       ],

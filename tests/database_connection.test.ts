@@ -13,7 +13,7 @@ import {
   queryAsCaller,
   tlsFor,
 } from "../supabase/functions/api/database.ts";
-import { startTestApi } from "./support/api.ts";
+import { startTestApi, TEST_CURSOR_SECRET } from "./support/api.ts";
 import { startTlsProxy } from "./support/tls_proxy.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { eventually } from "./support/eventually.ts";
@@ -24,6 +24,7 @@ const required = {
   SUPABASE_DB_URL: "postgresql://postgres:pw@db.abcdefghijklmnop.supabase.co:5432/postgres",
   SUPABASE_JWKS: '{"keys":[{"kty":"EC"}]}',
   OPENAI_API_KEY: "sk-test",
+  CURSOR_SECRET: TEST_CURSOR_SECRET,
 };
 const pooler =
   "postgresql://postgres.abcdefghijklmnop:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres";

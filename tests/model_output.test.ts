@@ -17,7 +17,7 @@ Deno.test("a reply with U+0000 is stored with U+FFFD in its place, streamed the 
   api.model.script(() => ({ chunks: ["nul\u0000here", " and\u0000\u0000there"] }));
   const user = await api.user();
   const session = crypto.randomUUID();
-  const reply = await chat(api, user, session, "send me a NUL");
+  const reply = await chat(api, user, session, "send me a NUL", { protocol: "text" });
   assert.equal(reply.status, 200);
   const expected = "nul\uFFFDhere and\uFFFD\uFFFDthere";
   assert.equal(reply.body, expected);
@@ -38,7 +38,7 @@ Deno.test("unpaired surrogates become U+FFFD; a pair split across two chunks sta
   }));
   const user = await api.user();
   const session = crypto.randomUUID();
-  const reply = await chat(api, user, session, "surrogates");
+  const reply = await chat(api, user, session, "surrogates", { protocol: "text" });
   const expected = "lone \uFFFD high, lone \uFFFD low, split \u{1F600} joined";
   assert.equal(reply.body, expected);
   assert.equal((await stored(api, session))[1]!.content, expected);
