@@ -42,7 +42,6 @@ const allowed: Record<string, string> = {
   "/empty-sessions": "DELETE",
   "/usage": "GET",
   "/openapi.json": "GET",
-  "/docs": "GET",
 };
 
 export function createApp(deps: Deps) {
