@@ -1,7 +1,8 @@
 /**
  * GET /api/sessions/:id without `limit` streams the history a page at a time
  * (pages bounded in messages and in bytes), and the body is byte for byte
- * the JSON the paged route and `JSON.stringify` write.
+ * the JSON the paged route and `JSON.stringify` write; the export reads the
+ * same pages.
  */
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
@@ -47,6 +48,12 @@ Deno.test("GET /api/sessions/:id streams what JSON.stringify writes, across page
   assert.equal(body.length, expected.length);
   assert.ok(body === expected, "the streamed body differs from JSON.stringify's");
   assert.equal(JSON.parse(body).length, 1203);
+
+  // the export reads the same byte-bounded pages: all of them, in order, none twice
+  const exported = await send(api, user, "GET", `/api/sessions/${session}/export`);
+  assert.equal(exported.status, 200);
+  const { messages } = await exported.json();
+  assert.deepEqual(messages, JSON.parse(body));
 });
 
 Deno.test("GET /api/sessions/:id answers [] for an empty session, 404 for another user's", async () => {
