@@ -6,6 +6,7 @@
  * - model: the real OpenAI API when OPENAI_API_KEY is set (OPENAI_BASE_URL for
  *   any compatible server), otherwise the offline stand-in model
  * - the function itself: supabase/functions/api/index.ts under plain Deno, restarted on change
+ * - interactive docs for it at http://127.0.0.1:8001 (DOCS_PORT), as `deno task docs` serves them
  */
 import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
 import {
@@ -15,6 +16,7 @@ import {
   loadSigningKey,
   recordRunning,
 } from "./dev_state.ts";
+import { startDocsServer } from "./docs.ts";
 import { jwksOf } from "./signing_keys.ts";
 import { OFFLINE_MODEL, startStandInModel } from "./stand_in_model.ts";
 
@@ -59,7 +61,6 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
     "--watch",
     "--allow-net",
     "--allow-env",
-    "--allow-read", // the docs page's assets come from the swagger-ui-dist package
     new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
   ],
   env: {
@@ -71,6 +72,13 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
   },
 }).spawn();
 say(`API: ${apiUrl}  (try: curl ${apiUrl}/health; a token: deno task token you@example.com)`);
+const docs = await startDocsServer({ apiUrl, port: Number(env.DOCS_PORT ?? 8001) }).catch(
+  (error) => {
+    say(`docs: not served (${error.message}); set DOCS_PORT, or run: deno task docs ${apiUrl}`);
+    return undefined;
+  },
+);
+if (docs) say(`docs: ${docs.url}  (Swagger UI for the API)`);
 
 /** Stops what dev started, in order, and exits; once, whichever asks first. */
 let stopping = false;
@@ -81,6 +89,7 @@ async function shutdown(code: number) {
     functionProcess.kill("SIGTERM");
   } catch { /* already gone */ }
   await functionProcess.status;
+  await docs?.close();
   await standIn?.close();
   await embedded?.stop();
   await forgetRunning();

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import {
-  readHistory,
+  messagesAfter,
   readHistoryPage,
   searchSessions,
 } from "../supabase/functions/api/chat_store.ts";
@@ -83,7 +83,7 @@ const callerRows = SESSIONS + SESSIONS * MESSAGES;
 // deno-lint-ignore no-explicit-any
 const reads: [name: string, query: (tx: Tx) => postgres.PendingQuery<any>][] = [
   ["search", (tx) => searchSessions(tx, "lisbon weekend", 20, 0)],
-  ["history", (tx) => readHistory(tx, history)],
+  ["history", (tx) => messagesAfter(tx, history, 0)],
   ["history page", (tx) => readHistoryPage(tx, history, 10, null)],
 ];
 

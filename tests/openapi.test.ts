@@ -1,4 +1,4 @@
-/** The OpenAPI document: valid OpenAPI 3.1, every route, body, error and the bearer auth; and the docs page. */
+/** The OpenAPI document: valid OpenAPI 3.1, every route, body, error and the bearer auth; no docs page in the function. */
 import assert from "node:assert/strict";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { startTestApi } from "./support/api.ts";
@@ -60,23 +60,17 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
   );
 });
 
-Deno.test("GET /api/docs serves Swagger UI and its assets from the function itself", async () => {
-  const page = await send(api, undefined, "GET", "/api/docs");
-  assert.equal(page.status, 200);
-  const html = await page.text();
-  assert.match(html, /href="docs\/swagger-ui.css"/);
-  assert.match(html, /src="docs\/swagger-ui-bundle.js"/);
-  assert.match(html, /url: "openapi.json"/);
-  for (
-    const [asset, type] of [["swagger-ui.css", "text/css"], [
-      "swagger-ui-bundle.js",
-      "text/javascript",
-    ]]
-  ) {
-    const response = await send(api, undefined, "GET", `/api/docs/${asset}`);
-    assert.equal(response.status, 200, asset);
-    assert.match(response.headers.get("content-type")!, new RegExp(`^${type}`));
-    assert.ok((await response.arrayBuffer()).byteLength > 10_000, asset);
-  }
-  assert.equal((await send(api, undefined, "GET", "/api/docs/secrets.txt")).status, 404);
+Deno.test("the function serves no HTML: /api/docs is a JSON 404 naming deno task docs", async () => {
+  const docs = await send(api, undefined, "GET", "/api/docs");
+  assert.equal(docs.status, 404);
+  assert.match(docs.headers.get("content-type")!, /^application\/json/);
+  assert.match((await docs.json()).detail, /deno task docs/);
+  assert.equal((await send(api, undefined, "GET", "/api/docs/swagger-ui-bundle.js")).status, 404);
+});
+
+Deno.test("the function's import map no longer carries Swagger UI", async () => {
+  const map = await Deno.readTextFile(
+    new URL("../supabase/functions/api/deno.json", import.meta.url),
+  );
+  assert.doesNotMatch(map, /swagger-ui/);
 });

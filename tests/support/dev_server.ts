@@ -20,9 +20,10 @@ export async function stateDir(): Promise<string> {
 /** Starts local/dev.ts and waits for /api/health; returns how to stop it. */
 export async function startDev(env: Record<string, string>) {
   const port = String(freePort());
+  const docsPort = String(freePort());
   const dev = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "local/dev.ts"],
-    env: { ...env, PORT: port, OPENAI_API_KEY: "" },
+    env: { ...env, PORT: port, DOCS_PORT: docsPort, OPENAI_API_KEY: "" },
     cwd: root,
     stdout: "null",
     stderr: "piped",
@@ -49,6 +50,8 @@ export async function startDev(env: Record<string, string>) {
   }
   return {
     api,
+    /** the docs page dev serves for its API */
+    docs: `http://127.0.0.1:${docsPort}/`,
     /** SIGTERM, as a service manager would; resolves once dev has shut everything down */
     async stop() {
       dev.kill("SIGTERM");

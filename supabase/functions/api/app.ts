@@ -10,6 +10,7 @@ import type { Config } from "./config.ts";
 import { createCursors, type Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
 import { ApiError, toResponse } from "./errors.ts";
+import { InFlightReplies } from "./in_flight.ts";
 import type { ModelClient } from "./model.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
@@ -29,7 +30,7 @@ export interface Deps {
 }
 
 /** What the routes get: the dependencies, and what is built from them once. */
-export type RouteDeps = Deps & { cursors: Cursors };
+export type RouteDeps = Deps & { cursors: Cursors; replies: InFlightReplies };
 
 /** Methods each path answers; any other method gets 405 with `Allow`. */
 const allowed: Record<string, string> = {
@@ -41,7 +42,6 @@ const allowed: Record<string, string> = {
   "/empty-sessions": "DELETE",
   "/usage": "GET",
   "/openapi.json": "GET",
-  "/docs": "GET",
 };
 
 export function createApp(deps: Deps) {
@@ -77,7 +77,12 @@ export function createApp(deps: Deps) {
     }),
   );
 
-  const routeDeps: RouteDeps = { ...deps, cursors: createCursors(deps.config.cursorSecret) };
+  const replies = new InFlightReplies();
+  const routeDeps: RouteDeps = {
+    ...deps,
+    cursors: createCursors(deps.config.cursorSecret),
+    replies,
+  };
   app.route("/health", healthRoutes(routeDeps));
   app.route("/", docsRoutes());
   // by path, not "*": the routers are mounted at the root, where "*" would also cover /api/health
@@ -97,5 +102,6 @@ export function createApp(deps: Deps) {
 
   app.notFound((c) => c.json({ detail: "Not found" }, 404));
   app.onError((error, c) => toResponse(error, c, deps.log));
-  return app;
+  // the replies streaming now: index.ts stops and saves them when the worker is retired
+  return Object.assign(app, { replies });
 }

@@ -53,13 +53,59 @@ export function findSession(tx: Tx, sessionId: string) {
     select id, title, created_at, updated_at from public.chat_sessions where id = ${sessionId}`;
 }
 
-/** Up to `limit` of a session's messages after message number `after`, in conversation order. */
-export function messagesAfter(tx: Tx, sessionId: string, after: number, limit: number) {
+/**
+ * How much of a history one page may hold: up to this many messages, and no
+ * more content than this (one message is always let through, whatever its
+ * size), so a page of large messages stays small in memory.
+ */
+export const historyPage = { messages: 500, bytes: 1024 * 1024 };
+
+/**
+ * A page of a session's messages after message number `after`, in
+ * conversation order, bounded by `historyPage`. An empty page: nothing
+ * follows (or the session is not the caller's).
+ */
+export function messagesAfter(tx: Tx, sessionId: string, after: number) {
   return tx<(StoredMessage & { seq: string })[]>`
-    select id, chat_session_id, role, content, created_at, seq from public.messages
-    where chat_session_id = ${sessionId} and seq > ${after}
-    order by seq
-    limit ${limit}`;
+    select id, chat_session_id, role, content, created_at, seq
+    from (${pageAfter(tx, sessionId, after)}) page
+    order by seq`;
+}
+
+/**
+ * The same page as JSON, written by Postgres and read as raw bytes, so the
+ * messages' text is never decoded into the function's heap: `json` holds
+ * the page's messages as `JSON.stringify` writes a `StoredMessage`, joined
+ * by commas (null when nothing follows), `last` the last one's number, and
+ * `found` whether the caller has this session. (`row_to_json` writes
+ * compact JSON, escaping exactly as JSON.stringify does for text Postgres
+ * can hold; timestamps as ISO 8601 with offset, as `database.ts` parses
+ * them; a test compares the two byte for byte.)
+ */
+export function messagesJsonAfter(tx: Tx, sessionId: string, after: number) {
+  return tx`
+    select string_agg(row_to_json(message)::text, ',' order by page.seq) as json,
+           max(page.seq) as last,
+           exists (select 1 from public.chat_sessions where id = ${sessionId}) as found
+    from (${pageAfter(tx, sessionId, after)}) page
+    cross join lateral (
+      select page.id, page.chat_session_id, page.role, page.content, page.created_at
+    ) message`.raw();
+}
+
+/** The rows of a page after `after`, bounded by `historyPage`: an index range, read no further than needed. */
+function pageAfter(tx: Tx, sessionId: string, after: number) {
+  // octet_length reads a stored value's size without fetching or decompressing it
+  return tx`
+    select id, chat_session_id, role, content, created_at, seq from (
+      select id, chat_session_id, role, content, created_at, seq,
+             sum(octet_length(content)) over (order by seq) - octet_length(content) as before
+      from public.messages
+      where chat_session_id = ${sessionId} and seq > ${after}
+      order by seq
+      limit ${historyPage.messages}
+    ) counted
+    where before < ${historyPage.bytes}`;
 }
 
 export interface SearchHit extends SessionSummary {
@@ -108,29 +154,6 @@ export function searchSessions(tx: Tx, query: string, limit: number, offset: num
     cross join q
     order by b.rank desc, s.updated_at desc, s.id desc
     limit ${limit + 1} offset ${offset}`;
-}
-
-/** The session's messages in conversation order; no row at all when there is no such session of the caller's. */
-export function readHistory(tx: Tx, sessionId: string) {
-  // lateral and ordered by seq: read along the (chat_session_id, seq) index, however large the table
-  return tx<(StoredMessage | { id: null })[]>`
-    select m.id, s.id as chat_session_id, m.role, m.content, m.created_at
-    from public.chat_sessions s
-    left join lateral (
-      select id, role, content, created_at, seq from public.messages
-      where chat_session_id = s.id
-      order by seq
-    ) m on true
-    where s.id = ${sessionId}
-    order by m.seq`;
-}
-
-/** The messages of `readHistory`'s rows, or null when the session was not found. */
-export function messagesOf(
-  rows: readonly (StoredMessage | { id: null })[],
-): StoredMessage[] | null {
-  if (rows.length === 0) return null;
-  return rows.filter((row): row is StoredMessage => row.id !== null);
 }
 
 /**

@@ -55,6 +55,8 @@ const Env = z.object({
   /** how long to wait for the model: to its first byte, and between chunks */
   OPENAI_TIMEOUT_MS: int(1).default(60_000),
   OPENAI_MAX_RETRIES: int(0).default(2),
+  /** the longest a reply may take, from its request's start; below the free plan's 150 s wall clock */
+  REPLY_MAX_SECONDS: int(1).default(120),
   SYSTEM_PROMPT: z.string().min(1).default("You are a helpful assistant."),
   /** tokens of history (system prompt included) sent to the model, by default and per model */
   HISTORY_TOKEN_BUDGET: int(100).default(16_000),
@@ -98,6 +100,7 @@ export interface Config {
     baseURL: string | undefined;
     timeoutMs: number;
     maxRetries: number;
+    replyMaxMs: number;
     systemPrompt: string;
     historyBudget: (model: string) => number;
     titles: { enabled: boolean; model: string };
@@ -143,6 +146,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       strictModels: e.OPENAI_MODELS_STRICT,
       timeoutMs: e.OPENAI_TIMEOUT_MS,
       maxRetries: e.OPENAI_MAX_RETRIES,
+      replyMaxMs: e.REPLY_MAX_SECONDS * 1000,
       systemPrompt: e.SYSTEM_PROMPT,
       historyBudget: budgets(e.HISTORY_TOKEN_BUDGET, e.HISTORY_TOKEN_BUDGETS),
       titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },

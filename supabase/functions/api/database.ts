@@ -100,11 +100,12 @@ export async function asCaller<T>(
  * in a single round trip: all four statements travel together, and should
  * the statement fail, Postgres turns the commit into a rollback.
  */
-export async function queryAsCaller<T extends readonly object[]>(
+export async function queryAsCaller<R>(
   sql: Sql,
   claims: Claims,
-  statement: (tx: Tx) => postgres.PendingQuery<T>,
-): Promise<postgres.RowList<T>> {
+  // a pending query, as rows or `.raw()` bytes
+  statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
+): Promise<R> {
   return await inCallerTransaction(sql, claims, async (tx) => {
     const rows = statement(tx).execute();
     const committed = tx`commit`.execute();

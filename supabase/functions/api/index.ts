@@ -7,6 +7,7 @@ import { createApp } from "./app.ts";
 import { createTokenVerifier } from "./auth.ts";
 import { parseConfig } from "./config.ts";
 import { connect } from "./database.ts";
+import { saveRepliesOnRetirement } from "./in_flight.ts";
 import { createModelClient } from "./model.ts";
 
 const config = parseConfig(Deno.env.toObject());
@@ -16,7 +17,14 @@ const edgeRuntime = (globalThis as { EdgeRuntime?: { waitUntil(p: Promise<unknow
   .EdgeRuntime;
 
 const log = (message: string, error?: unknown) =>
-  console.error(JSON.stringify({ level: "error", message, error: String(error) }));
+  console.error(
+    JSON.stringify({
+      level: "error",
+      message,
+      ...(error === undefined ? {} : { error: String(error) }),
+    }),
+  );
+const waitUntil = (work: Promise<unknown>) => edgeRuntime?.waitUntil(work);
 
 const app = createApp({
   config,
@@ -27,8 +35,10 @@ const app = createApp({
   }),
   model: createModelClient(config.model),
   verifyToken: createTokenVerifier(config.auth, { log }),
-  waitUntil: (work) => edgeRuntime?.waitUntil(work),
+  waitUntil,
   log,
 });
+// a retired worker's streaming replies are stopped and saved, each marked `shutdown`
+saveRepliesOnRetirement(app.replies, { waitUntil, log });
 
 Deno.serve({ port: config.port }, app.fetch);

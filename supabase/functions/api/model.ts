@@ -30,7 +30,11 @@ export type Ending =
   | "tool_calls"
   | "client_closed"
   | "model_error"
-  | "timeout";
+  | "timeout"
+  /** cut at REPLY_MAX_SECONDS */
+  | "max_duration"
+  /** cut because the worker serving it was retired */
+  | "shutdown";
 
 export interface Usage {
   promptTokens: number;

@@ -1,8 +1,10 @@
 /**
  * Relays a model reply to the client as it arrives and saves it however the
  * stream ends: completed, the client gone (the upstream call is stopped at
- * once and what was streamed is kept), or the model failing midway.
+ * once and what was streamed is kept), the model failing midway, the reply
+ * running past its deadline, or the worker being retired.
  */
+import type { InFlightReplies, StopReply } from "./in_flight.ts";
 import type { Ending, ReplyChunk, Usage } from "./model.ts";
 import type { Encoder, ReplyIds, ReplyOutcome } from "./stream_protocols.ts";
 
@@ -19,7 +21,14 @@ export interface Relay {
   /** keeps the runtime alive until the reply is saved, even after the client left */
   waitUntil: (work: Promise<unknown>) => void;
   log: (message: string, error: unknown) => void;
+  /** where the reply registers while it streams, so a retiring worker can stop and save it */
+  inFlight?: InFlightReplies;
+  /** `performance.now()` time at which the reply is stopped and saved as `max_duration` */
+  deadline?: number;
 }
+
+/** What the client is told when the worker is retired mid-reply. */
+const SHUTDOWN_MESSAGE = "The server stopped before the reply was finished; send the message again";
 
 export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder();
@@ -48,6 +57,21 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         let content = "";
         let finished = false;
         let ended = false;
+        // stopped on purpose (deadline, retirement) while the model was still streaming
+        let streaming = true;
+        let stoppedAs: Ending | undefined;
+        const saved = Promise.withResolvers<void>();
+        const stop: StopReply = (ending) => {
+          if (streaming && !clientGone && !stoppedAs) {
+            stoppedAs = ending;
+            relay.abort();
+          }
+          return saved.promise;
+        };
+        const untrack = relay.inFlight?.track(stop);
+        const cutoff = relay.deadline === undefined
+          ? undefined
+          : setTimeout(() => stop("max_duration"), relay.deadline - performance.now());
         relay.title?.then((title) => {
           if (title && !ended) send(relay.encoder.title(relay.ids, title));
         });
@@ -67,15 +91,21 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
             if (chunk.usage) outcome.usage = chunk.usage;
           }
         } catch (error) {
-          if (!clientGone) {
+          if (!clientGone && !stoppedAs) {
             const failure = error as { ending?: Ending; message?: string };
             outcome.ending = failure.ending ?? "model_error";
             outcome.error = failure.message ?? "The model's reply broke off";
             relay.log("model stream failed", error);
           }
         }
-        // stopped because the client left, unless the model had finished by then
+        streaming = false;
+        clearTimeout(cutoff);
+        // stopped because the client left or by us, unless the model had finished by then
         if (clientGone && !finished) outcome.ending = "client_closed";
+        else if (stoppedAs && !finished) {
+          outcome.ending = stoppedAs;
+          if (stoppedAs === "shutdown") outcome.error = SHUTDOWN_MESSAGE;
+        }
         try {
           await relay.save(content, outcome.ending, outcome.usage);
         } catch (error) {
@@ -83,6 +113,8 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
           outcome.error ??= "The reply could not be saved";
         }
         ended = true;
+        untrack?.();
+        saved.resolve();
         if (clientGone) return;
         clearTimeout(window);
         pending += relay.encoder.end(relay.ids, outcome);

@@ -51,12 +51,16 @@ function aiSdkFinishReason(ending: Ending): string {
     case "stop":
     case "length":
       return ending;
+    // cut at a limit, as a model's own "length" is
+    case "max_duration":
+      return "length";
     case "content_filter":
       return "content-filter";
     case "tool_calls":
       return "tool-calls";
     case "model_error":
     case "timeout":
+    case "shutdown":
       return "error";
     case "client_closed":
       return "other";

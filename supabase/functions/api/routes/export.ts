@@ -20,7 +20,6 @@ import { sessionIdOf } from "./sessions.ts";
 type Env = { Variables: { claims: UserClaims } };
 
 const ExportQuery = z.looseObject({ format: z.enum(["json", "markdown"]).default("json") });
-const PAGE = 500;
 
 interface Format {
   contentType: string;
@@ -71,14 +70,15 @@ export function exportRoutes({ sql }: RouteDeps) {
       // the next page only when the client has taken the last one
       async pull(controller) {
         if (done) return;
-        const page = await queryAsCaller(sql, claims, (tx) => messagesAfter(tx, id, after, PAGE));
+        const page = await queryAsCaller(sql, claims, (tx) => messagesAfter(tx, id, after));
         const text = page.map(({ seq: _, ...message }) => {
           const line = format.message(message, first);
           first = false;
           return line;
         }).join("");
         if (page.length > 0) after = Number(page.at(-1)!.seq);
-        if (page.length < PAGE) {
+        // pages are bounded in bytes as well as messages: only an empty one says nothing follows
+        if (page.length === 0) {
           done = true;
           controller.enqueue(bytes.encode(text + format.tail()));
           controller.close();

@@ -47,6 +47,8 @@ export function messageRoutes(deps: RouteDeps) {
   const app = new Hono<Env>();
 
   app.post("/sessions/:session_id", async (c) => {
+    // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
+    const deadline = performance.now() + config.model.replyMaxMs;
     const claims = c.var.claims;
     const id = sessionIdOf(c.req.param("session_id"));
     const { message, model: requestedModel } = parseOr422(
@@ -181,6 +183,7 @@ export function messageRoutes(deps: RouteDeps) {
       chunks,
       abort: () => upstream.abort(),
       save,
+      deadline,
       title: firstExchange && config.model.titles.enabled
         ? nameSession(message.content)
         : undefined,
@@ -220,11 +223,19 @@ export function messageRoutes(deps: RouteDeps) {
       abort: () => void;
       save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
       title?: Promise<string | null>;
+      deadline?: number;
     },
   ) {
     const encoder = encoders[protocol];
     return c.body(
-      relayReply({ ...reply, encoder, ids, waitUntil: deps.waitUntil, log: deps.log }),
+      relayReply({
+        ...reply,
+        encoder,
+        ids,
+        waitUntil: deps.waitUntil,
+        log: deps.log,
+        inFlight: deps.replies,
+      }),
       200,
       {
         ...encoder.headers,

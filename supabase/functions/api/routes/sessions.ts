@@ -8,14 +8,14 @@ import {
   deleteSession,
   listSessions,
   listSessionsPage,
-  messagesOf,
-  readHistory,
+  messagesJsonAfter,
   readHistoryPage,
   renameSession,
   searchSessions,
   type SessionPosition,
 } from "../chat_store.ts";
 import { queryAsCaller } from "../database.ts";
+import { type JsonPage, streamJsonArray } from "../json_stream.ts";
 import { parseOr422, sessionNotFound } from "../errors.ts";
 import { linkNextPage, pageRequest, positionOf } from "../pagination.ts";
 import { readJson } from "../request_body.ts";
@@ -44,6 +44,8 @@ const SessionPosition: z.ZodType<SessionPosition> = z.tuple([
 ]);
 const MessagePosition = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
 const SearchOffset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const decoder = new TextDecoder();
 
 export function sessionRoutes({ sql, cursors }: RouteDeps) {
   const app = new Hono<Env>();
@@ -82,9 +84,25 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
     const id = sessionIdOf(c.req.param("session_id"));
     const page = pageRequest(c.req.query());
     if (!page) {
-      const messages = messagesOf(await queryAsCaller(sql, claims, (tx) => readHistory(tx, id)));
-      if (!messages) throw sessionNotFound();
-      return c.json(messages);
+      // The whole history, which can run to hundreds of megabytes: streamed a page at a time.
+      // History is append-only in seq order, so paging by seq reads what one snapshot would,
+      // plus any message added meanwhile.
+      const readAfter = async (after: number): Promise<JsonPage<number> & { found: boolean }> => {
+        const [row] = await queryAsCaller(sql, claims, (tx) => messagesJsonAfter(tx, id, after));
+        // raw columns: their bytes as Postgres sent them, null for SQL null
+        const [json, last, found] = row as (Uint8Array | null)[];
+        const text = (value: Uint8Array | null | undefined) => value && decoder.decode(value);
+        return {
+          elements: json ?? null,
+          next: last ? Number(text(last)) : after,
+          found: text(found) === "t",
+        };
+      };
+      const first = await readAfter(0);
+      if (!first.found) throw sessionNotFound();
+      return c.body(streamJsonArray(first, readAfter), 200, {
+        "content-type": "application/json",
+      });
     }
     const scope = `${claims.sub}:messages:${id}`;
     const before = page.cursor

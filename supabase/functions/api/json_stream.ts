@@ -1,0 +1,33 @@
+/**
+ * A JSON array streamed a page at a time, pull-based: the next page is read
+ * only once the client has taken the last one, so however long the array,
+ * the process holds about one page of it.
+ */
+
+/** A page of an array: its elements as JSON, comma-joined bytes (null: the array has ended). */
+export interface JsonPage<P> {
+  elements: Uint8Array | null;
+  /** where the next page starts */
+  next: P;
+}
+
+export function streamJsonArray<P>(
+  first: JsonPage<P>,
+  readAfter: (position: P) => Promise<JsonPage<P>>,
+): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder();
+  let page: JsonPage<P> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const opening = page === undefined;
+      page = opening ? first : await readAfter(page!.next);
+      if (page.elements === null) {
+        controller.enqueue(bytes.encode(opening ? "[]" : "]"));
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.encode(opening ? "[" : ","));
+      controller.enqueue(page.elements);
+    },
+  }, { highWaterMark: 0 });
+}
