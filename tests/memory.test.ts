@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import { freePort } from "../local/database.ts";
 import { createSigningKey, jwksOf, signAccessToken } from "../local/signing_keys.ts";
+import { TEST_CURSOR_SECRET } from "./support/api.ts";
 import { edgeDeno } from "./support/edge_deno.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { createSession, signUp } from "./support/fixtures.ts";
@@ -69,6 +70,7 @@ Deno.test("a history of more than 100 MB is served whole while the function's me
       SUPABASE_DB_URL: db.url,
       SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
       OPENAI_API_KEY: "unused",
+      CURSOR_SECRET: TEST_CURSOR_SECRET,
       PORT: String(port),
     },
     stdout: "null",
