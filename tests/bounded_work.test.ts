@@ -21,6 +21,8 @@ const MAX_DELAY_MS = 50;
 const modelProcess = new Deno.Command(Deno.execPath(), {
   args: [
     "eval",
+    "--no-config",
+    "--no-lock",
     `import { startStandInModel } from ${
       JSON.stringify(new URL("../local/stand_in_model.ts", import.meta.url).href)
     };
@@ -163,6 +165,8 @@ async function post(
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "eval",
+        "--no-config",
+        "--no-lock",
         client,
         `${url}/api/sessions/${session}?protocol=text`,
         user.auth.authorization,
