@@ -11,10 +11,10 @@
  * The run fails unless every selected file ran at least one test.
  */
 import { stripVTControlCharacters } from "node:util";
+import { EDGE_DENO_VERSION, edgeDeno } from "./edge_deno.ts";
 
-const version = "2.1.4";
+const version = EDGE_DENO_VERSION;
 const root = new URL("../", import.meta.url).pathname;
-const prefix = `${root}.local/deno-${version}`;
 
 /**
  * Test files of local tooling, not of the function, left to the Deno 2.9 run.
@@ -27,19 +27,17 @@ const localTooling: Record<string, string> = {
   "private_folder.test.ts": "runs `deno task setup` and local tooling from a private folder",
 };
 
-const edgeDeno = await findEdgeDeno();
+const { path: edge, env: edgeEnv } = await edgeDeno();
 const work = await Deno.makeTempDir({ prefix: "chat-edge-deno-" });
 const env = {
-  DENO_DIR: `${prefix}/cache`,
-  // Deno 2.1.4 reaches the npm registry only with the system's CA store added
-  DENO_TLS_CA_STORE: "system,mozilla",
+  ...edgeEnv,
   // the tests' apps connect as through the transaction pooler (tests/support/api.ts)
   TEST_DB_PREPARE: "false",
 };
 try {
   const config = `${work}/deno.json`;
   await Deno.writeTextFile(config, JSON.stringify(await edgeConfig(), null, 2));
-  await run(edgeDeno, ["install", "--quiet", "--no-lock", "--config", config, allowScripts()], env);
+  await run(edge, ["install", "--quiet", "--no-lock", "--config", config, allowScripts()], env);
 
   // `deno task test:edge export.test.ts ...` runs only those
   const files = (await testFiles()).filter((file) =>
@@ -58,7 +56,7 @@ try {
     "run",
     "-A",
     "local/with_postgres.ts",
-    edgeDeno,
+    edge,
     "test",
     "-A",
     "--no-lock",
@@ -82,34 +80,6 @@ try {
   if (code !== 0) Deno.exit(code);
 } finally {
   await Deno.remove(work, { recursive: true }).catch(() => {});
-}
-
-/** `EDGE_DENO`, or Deno 2.1.4 installed from npm into `.local/` on first use. */
-async function findEdgeDeno(): Promise<string> {
-  const given = Deno.env.get("EDGE_DENO");
-  const binary = given ?? `${prefix}/node_modules/.bin/deno`;
-  if (await isVersion(binary)) return binary;
-  if (given) throw new Error(`EDGE_DENO=${given} is not deno ${version}`);
-  await run("npm", [
-    "install",
-    "--prefix",
-    prefix,
-    "--no-audit",
-    "--no-fund",
-    "--loglevel=error",
-    `deno@${version}`,
-  ], {});
-  if (!(await isVersion(binary))) throw new Error(`npm did not install deno ${version}`);
-  return binary;
-}
-
-async function isVersion(binary: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(binary, { args: ["--version"], stdout: "piped" }).output();
-    return new TextDecoder().decode(out.stdout).startsWith(`deno ${version} `);
-  } catch {
-    return false;
-  }
 }
 
 /** The root's and the function's import maps as one; a name both map differently is an error. */

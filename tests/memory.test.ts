@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../local/database.ts";
 import { createSigningKey, jwksOf, signAccessToken } from "../local/signing_keys.ts";
 import { TEST_CURSOR_SECRET } from "./support/api.ts";
-import { edgeDeno } from "./support/edge_deno.ts";
+import { edgeDeno } from "../local/edge_deno.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { createSession, signUp } from "./support/fixtures.ts";
 
