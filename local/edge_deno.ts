@@ -14,7 +14,9 @@ const prefix = `${root}.local/deno-${EDGE_DENO_VERSION}`;
 export async function edgeDeno(): Promise<{ path: string; env: Record<string, string> }> {
   const env = { DENO_DIR: `${prefix}/cache`, DENO_TLS_CA_STORE: "system,mozilla" };
   const given = Deno.env.get("EDGE_DENO");
-  const binary = given ?? `${prefix}/node_modules/.bin/deno`;
+  // the platform package's binary itself, not npm's launcher (a node script that spawns it):
+  // tests measure the process they start
+  const binary = given ?? `${prefix}/node_modules/@deno/${platformPackage()}/deno`;
   if (await isVersion(binary)) return { path: binary, env };
   if (given) throw new Error(`EDGE_DENO=${given} is not deno ${EDGE_DENO_VERSION}`);
   const npm = await new Deno.Command("npm", {
@@ -33,6 +35,11 @@ export async function edgeDeno(): Promise<{ path: string; env: Record<string, st
   if (!npm.success) throw new Error(new TextDecoder().decode(npm.stderr));
   if (!(await isVersion(binary))) throw new Error(`npm did not install deno ${EDGE_DENO_VERSION}`);
   return { path: binary, env };
+}
+
+function platformPackage(): string {
+  const arch = Deno.build.arch === "aarch64" ? "arm64" : "x64";
+  return Deno.build.os === "linux" ? `linux-${arch}-glibc` : `${Deno.build.os}-${arch}`;
 }
 
 async function isVersion(binary: string): Promise<boolean> {

@@ -58,7 +58,7 @@ export function findSession(tx: Tx, sessionId: string) {
  * more content than this (one message is always let through, whatever its
  * size), so a page of large messages stays small in memory.
  */
-export const historyPage = { messages: 500, bytes: 1024 * 1024 };
+export const historyPage = { messages: 500, bytes: 256 * 1024 };
 
 /**
  * A page of a session's messages after message number `after`, in
