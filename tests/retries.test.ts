@@ -1,0 +1,151 @@
+/**
+ * One model call per message id: a retry after an unfinished reply asks the
+ * model again and its reply takes the unfinished one's place; concurrent
+ * sends of one id make one model call; retries count against the daily
+ * quota.
+ */
+import assert from "node:assert/strict";
+import { startTestApi } from "./support/api.ts";
+import { chat, send, stored } from "./support/http.ts";
+
+const api = await startTestApi();
+const hello = () => ({ chunks: ["Hello", " there", "!"] });
+
+for (const ending of ["client_closed", "model_error", "timeout", "max_duration", "shutdown"]) {
+  Deno.test(`a retry after a reply that ended ${ending} asks the model again with a prompt ending in the user's message, and its reply takes the unfinished one's place`, async () => {
+    const user = await api.user();
+    const session = crypto.randomUUID();
+    api.model.script(hello);
+    assert.equal((await chat(api, user, session, "First question", { id: "m-1" })).status, 200);
+    // the model breaks off after some words: stored as model_error, then marked as the ending under test
+    api.model.script(() => ({ chunks: ["Half", " an"], fault: { after: 2, kind: "die" } }));
+    assert.equal((await chat(api, user, session, "Second question", { id: "m-2" })).status, 200);
+    await api.db.admin`
+      update public.messages set finish_reason = ${ending}
+      where chat_session_id = ${session} and content = 'Half an'`;
+    const calls = api.model.requests.length;
+
+    api.model.script(hello);
+    const retry = await chat(api, user, session, "Second question", {
+      id: "m-2",
+      protocol: "text",
+    });
+    assert.equal(retry.status, 200);
+    assert.equal(retry.body, "Hello there!");
+    assert.equal(api.model.requests.length, calls + 1, "the model was asked again, once");
+    // the prompt: the history up to the retried message, never the unfinished reply
+    assert.deepEqual(
+      api.model.requests.at(-1)!.messages.map((m) => [m.role, m.content]).slice(1),
+      [
+        ["user", "First question"],
+        ["assistant", "Hello there!"],
+        ["user", "Second question"],
+      ],
+    );
+    // one answer per user message
+    assert.deepEqual(
+      (await stored(api, session)).map((m) => [m.role, m.content, m.finish_reason]),
+      [
+        ["user", "First question", null],
+        ["assistant", "Hello there!", "stop"],
+        ["user", "Second question", null],
+        ["assistant", "Hello there!", "stop"],
+      ],
+    );
+    // and a further retry replays the completed reply without calling the model
+    const again = await chat(api, user, session, "Second question", {
+      id: "m-2",
+      protocol: "text",
+    });
+    assert.equal(again.body, "Hello there!");
+    assert.equal(api.model.requests.length, calls + 1);
+  });
+}
+
+Deno.test("four concurrent sends of one message id make one model call and store one reply; the others get 409 with Retry-After", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
+  const calls = api.model.requests.length;
+  const responses = await Promise.all(
+    Array.from(
+      { length: 4 },
+      () =>
+        send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
+          messages: [{ role: "user", content: "Once only", id: "same-id" }],
+        }),
+    ),
+  );
+  const bodies = await Promise.all(responses.map((r) => r.text()));
+  await api.idle();
+  assert.deepEqual(responses.map((r) => r.status).sort(), [200, 409, 409, 409]);
+  for (const [i, r] of responses.entries()) {
+    if (r.status !== 409) continue;
+    assert.equal(JSON.parse(bodies[i]!).detail, "a reply to this message is already being written");
+    assert.equal(r.headers.get("retry-after"), "3");
+  }
+  assert.equal(api.model.requests.length, calls + 1, "one model call");
+  assert.deepEqual((await stored(api, session)).map((m) => [m.role, m.finish_reason]), [
+    ["user", null],
+    ["assistant", "stop"],
+  ]);
+  api.model.script(hello);
+});
+
+Deno.test("four concurrent retries of an unfinished reply make one model call and leave one answer", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  api.model.script(() => ({ status: 500 }));
+  assert.equal((await chat(api, user, session, "Again", { id: "r-1" })).status, 502);
+  api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
+  const calls = api.model.requests.length;
+  const responses = await Promise.all(
+    Array.from(
+      { length: 4 },
+      () =>
+        send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
+          messages: [{ role: "user", content: "Again", id: "r-1" }],
+        }),
+    ),
+  );
+  await Promise.all(responses.map((r) => r.text()));
+  await api.idle();
+  assert.deepEqual(responses.map((r) => r.status).sort(), [200, 409, 409, 409]);
+  assert.equal(api.model.requests.length, calls + 1, "one model call");
+  assert.deepEqual((await stored(api, session)).map((m) => [m.role, m.finish_reason]), [
+    ["user", null],
+    ["assistant", "stop"],
+  ]);
+  api.model.script(hello);
+});
+
+Deno.test("a retry that asks the model again counts against the daily quota", async () => {
+  const limited = await startTestApi({ db: api.db, env: { QUOTA_MESSAGES_PER_DAY: "2" } });
+  limited.model.script(() => ({ status: 500 }));
+  const user = await limited.user();
+  const session = crypto.randomUUID();
+  assert.equal((await chat(limited, user, session, "Costly", { id: "q-1" })).status, 502);
+  assert.equal((await chat(limited, user, session, "Costly", { id: "q-1" })).status, 502);
+  const calls = limited.model.requests.length;
+  const third = await chat(limited, user, session, "Costly", { id: "q-1" });
+  assert.equal(third.status, 429, third.body);
+  assert.equal(limited.model.requests.length, calls, "no model call past the quota");
+  const [row] = await api.db.admin`
+    select count(*)::int as n from chat_private.message_sends where user_id = ${user.id}`;
+  assert.equal(row!.n, 2);
+  await limited.model.close();
+});
+
+Deno.test("a retry of a message that later messages followed gets 409 and calls no model", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  api.model.script(() => ({ status: 500 }));
+  assert.equal((await chat(api, user, session, "Early", { id: "e-1" })).status, 502);
+  api.model.script(hello);
+  assert.equal((await chat(api, user, session, "Later", { id: "e-2" })).status, 200);
+  const calls = api.model.requests.length;
+  const retry = await chat(api, user, session, "Early", { id: "e-1" });
+  assert.equal(retry.status, 409);
+  assert.match(JSON.parse(retry.body).detail, /Later messages followed this one/);
+  assert.equal(api.model.requests.length, calls);
+});
