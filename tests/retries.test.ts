@@ -149,3 +149,23 @@ Deno.test("a retry of a message that later messages followed gets 409 and calls 
   assert.match(JSON.parse(retry.body).detail, /Later messages followed this one/);
   assert.equal(api.model.requests.length, calls);
 });
+
+Deno.test("a retry that replays a completed reply is answered at the daily limit and not counted", async () => {
+  const limited = await startTestApi({ db: api.db, env: { QUOTA_MESSAGES_PER_DAY: "1" } });
+  const user = await limited.user();
+  const session = crypto.randomUUID();
+  const first = await chat(limited, user, session, "Just one", { id: "p-1", protocol: "text" });
+  assert.equal(first.status, 200);
+  const calls = limited.model.requests.length;
+  const replay = await chat(limited, user, session, "Just one", { id: "p-1", protocol: "text" });
+  assert.equal(replay.status, 200, replay.body);
+  assert.equal(replay.body, first.body);
+  assert.equal(limited.model.requests.length, calls);
+  const [row] = await api.db.admin`
+    select count(*)::int as n from chat_private.message_sends where user_id = ${user.id}`;
+  assert.equal(row!.n, 1);
+  // a new message is still refused, and stores nothing
+  assert.equal((await chat(limited, user, session, "One more", { id: "p-2" })).status, 429);
+  assert.equal((await stored(api, session)).length, 2);
+  await limited.model.close();
+});

@@ -93,8 +93,8 @@ export function messageRoutes(deps: RouteDeps) {
     const limits = config.quotas;
     const quotasOn = limits.messagesPerDay > 0 || limits.concurrentStreams > 0;
     const { turn, slotId } = await asCaller(sql, claims, async (tx) => {
-      // counted under a per-user lock, before anything is stored
-      if (quotasOn) refuseOverQuota(await quotaUse(tx, limits.messagesPerDay), limits);
+      // counted under a per-user lock, taken before anything is stored
+      const use = quotasOn ? await quotaUse(tx, limits.messagesPerDay) : undefined;
       const turn = await beginTurn(tx, {
         sessionId: id,
         content: message.content,
@@ -105,6 +105,9 @@ export function messageRoutes(deps: RouteDeps) {
       if (!turn || turn === "conflict" || turn.storedReply || turn.superseded) {
         return { turn, slotId: null };
       }
+      // Only a send that calls the model counts: a replay of a stored reply costs nothing and is
+      // answered at the limit too. Refused here, the transaction rolls back: nothing is stored.
+      if (use) refuseOverQuota(use, limits);
       // The reply's handle, taken in the transaction that stored or found the message: a
       // concurrent send of the same id waits for this one to commit, then finds the handle.
       // A retry that asks the model again counts as a send: it costs a model call as one does.
