@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
+import { eventually } from "./support/eventually.ts";
 import { chat, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
@@ -168,4 +169,67 @@ Deno.test("a retry that replays a completed reply is answered at the daily limit
   assert.equal((await chat(limited, user, session, "One more", { id: "p-2" })).status, 429);
   assert.equal((await stored(api, session)).length, 2);
   await limited.model.close();
+});
+
+const slowWords = Array.from({ length: 60 }, (_, i) => `word${i} `);
+
+Deno.test("after the client really disconnected, a retry asks the model again and its reply replaces the partial one", async () => {
+  const server = api.listen();
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  try {
+    api.model.script(() => ({ chunks: slowWords, delayMs: 30 }));
+    const client = new AbortController();
+    const response = await fetch(`${server.url}/api/sessions/${session}?protocol=text`, {
+      method: "POST",
+      headers: { ...user.auth, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "Talk a lot", id: "c-1" }] }),
+      signal: client.signal,
+    });
+    const reader = response.body!.getReader();
+    let received = "";
+    while (!received.includes("word3")) {
+      received += new TextDecoder().decode((await reader.read()).value);
+    }
+    client.abort();
+    await reader.cancel().catch(() => {});
+    await eventually(
+      () => stored(api, session),
+      (rows) => rows[1]?.finish_reason === "client_closed",
+      "the partial reply",
+    );
+    api.model.script(hello);
+    const retry = await chat(api, user, session, "Talk a lot", { id: "c-1", protocol: "text" });
+    assert.equal(retry.body, "Hello there!");
+    assert.deepEqual(
+      api.model.requests.at(-1)!.messages.map((m) => m.role),
+      ["system", "user"],
+    );
+    assert.deepEqual(
+      (await stored(api, session)).map((m) => [m.role, m.content, m.finish_reason]),
+      [["user", "Talk a lot", null], ["assistant", "Hello there!", "stop"]],
+    );
+  } finally {
+    await api.idle();
+    await server.close();
+    api.model.script(hello);
+  }
+});
+
+Deno.test("after a reply cut at REPLY_MAX_SECONDS, a retry asks the model again and its reply replaces the cut one", async () => {
+  const short = await startTestApi({ db: api.db, env: { REPLY_MAX_SECONDS: "1" } });
+  short.model.script(() => ({ chunks: slowWords, delayMs: 30 }));
+  const user = await short.user();
+  const session = crypto.randomUUID();
+  await chat(short, user, session, "Go on", { id: "d-1" });
+  assert.equal((await stored(api, session))[1]!.finish_reason, "max_duration");
+  short.model.script(hello);
+  const retry = await chat(short, user, session, "Go on", { id: "d-1", protocol: "text" });
+  assert.equal(retry.body, "Hello there!");
+  assert.deepEqual(short.model.requests.at(-1)!.messages.map((m) => m.role), ["system", "user"]);
+  assert.deepEqual(
+    (await stored(api, session)).map((m) => [m.role, m.finish_reason]),
+    [["user", null], ["assistant", "stop"]],
+  );
+  await short.model.close();
 });
