@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { signAccessToken } from "../local/signing_keys.ts";
 import { startTestApi, type TestApi, type TestUser } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
+import { recordFigure } from "./support/figures.ts";
 import { send, stored } from "./support/http.ts";
 
 const api = await startTestApi({ env: { REPLY_POLL_MS: "100" } });
@@ -22,7 +23,9 @@ const expectedEnd: Record<string, RegExp> = {
   text: /word3 [^\n]*$/,
 };
 
-async function deleteWhileStreaming(protocol: string, deleter: TestApi) {
+const DELETED = "Deleting a session while its reply streams (REPLY_POLL_MS=100)";
+
+async function deleteWhileStreaming(protocol: string, deleter: TestApi, where: string) {
   api.model.script(() => ({ chunks: words, delayMs: 30 }));
   const user = await api.user();
   const session = crypto.randomUUID();
@@ -44,10 +47,10 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi) {
   // the same user, with a token the deleting instance trusts
   const token = deleter === api ? user.token : await signAccessToken(deleter.key, { id: user.id });
   const asUser: TestUser = { id: user.id, token, auth: { authorization: `Bearer ${token}` } };
+  const deletedAt = performance.now();
   const deleted = await send(deleter, asUser, "DELETE", `/api/sessions/${session}`);
   assert.equal(deleted.status, 200);
   await deleted.body?.cancel();
-  const deletedAt = performance.now();
 
   for (let next = await reader.read(); !next.done; next = await reader.read()) {
     received += new TextDecoder().decode(next.value);
@@ -57,7 +60,7 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi) {
   assert.match(received, expectedEnd[protocol]!);
   assert.ok(!received.includes("word199"), "the reply was cut short");
   // the poll runs every 100 ms; the rest of the reply would take about 6 s
-  assert.ok(tookMs < 2000, `the stream ended ${tookMs} ms after the delete`);
+  assert.ok(tookMs < 2000, `the stream ended ${tookMs} ms after the delete was sent`);
   // the stand-in counts a stream its client abandoned once it notices the closed connection
   await eventually(
     () => Promise.resolve(api.model.abandonedStreams),
@@ -70,14 +73,19 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi) {
   assert.equal(after!.n, 0, "the reply's slot is freed");
   assert.deepEqual(await stored(api, session), []);
   assert.deepEqual(api.logs.slice(logsBefore), [], "nothing logged");
+  recordFigure(
+    DELETED,
+    `${protocol}, deleted ${where}: ms from sending the delete to the stream's end`,
+    Math.round(tookMs),
+  );
 }
 
 for (const protocol of ["data", "sse", "text"]) {
   Deno.test(`${protocol} protocol: deleting a session while its reply streams stops the model, frees the slot and ends the stream`, async () => {
-    await deleteWhileStreaming(protocol, api);
+    await deleteWhileStreaming(protocol, api, "on the same instance");
   });
 }
 
 Deno.test("deleting a session through another instance stops the reply streaming on this one", async () => {
-  await deleteWhileStreaming("data", other);
+  await deleteWhileStreaming("data", other, "through another instance");
 });

@@ -7,10 +7,14 @@
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
+import { fullScale, recordFigure } from "./support/figures.ts";
 import { chat, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
 const hello = () => ({ chunks: ["Hello", " there", "!"] });
+const RETRIES = "Abuse: retries and concurrent duplicates of one message id";
+/** concurrent sends of one message id */
+const duplicates = fullScale ? 16 : 4;
 
 for (const ending of ["client_closed", "model_error", "timeout", "max_duration", "shutdown"]) {
   Deno.test(`a retry after a reply that ended ${ending} asks the model again with a prompt ending in the user's message, and its reply takes the unfinished one's place`, async () => {
@@ -53,6 +57,7 @@ for (const ending of ["client_closed", "model_error", "timeout", "max_duration",
         ["assistant", "Hello there!", "stop"],
       ],
     );
+    recordFigure(RETRIES, `retry after ${ending}: model calls, answers to the message`, "1, 1");
     // and a further retry replays the completed reply without calling the model
     const again = await chat(api, user, session, "Second question", {
       id: "m-2",
@@ -63,7 +68,7 @@ for (const ending of ["client_closed", "model_error", "timeout", "max_duration",
   });
 }
 
-Deno.test("four concurrent sends of one message id make one model call and store one reply; the others get 409 with Retry-After", async () => {
+Deno.test("concurrent sends of one message id make one model call and store one reply; the others get 409 with Retry-After", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
   api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
@@ -79,21 +84,30 @@ Deno.test("four concurrent sends of one message id make one model call and store
   );
   const bodies = await Promise.all(responses.map((r) => r.text()));
   await api.idle();
-  assert.deepEqual(responses.map((r) => r.status).sort(), [200, 409, 409, 409]);
+  assert.deepEqual(responses.map((r) => r.status).sort(), [
+    200,
+    ...Array(duplicates - 1).fill(409),
+  ]);
   for (const [i, r] of responses.entries()) {
     if (r.status !== 409) continue;
     assert.equal(JSON.parse(bodies[i]!).detail, "a reply to this message is already being written");
     assert.equal(r.headers.get("retry-after"), "3");
   }
   assert.equal(api.model.requests.length, calls + 1, "one model call");
-  assert.deepEqual((await stored(api, session)).map((m) => [m.role, m.finish_reason]), [
+  const rows = await stored(api, session);
+  assert.deepEqual(rows.map((m) => [m.role, m.finish_reason]), [
     ["user", null],
     ["assistant", "stop"],
   ]);
+  recordFigure(
+    RETRIES,
+    `${duplicates} concurrent sends of one new message id: model calls, stored replies`,
+    `${api.model.requests.length - calls}, ${rows.length - 1}`,
+  );
   api.model.script(hello);
 });
 
-Deno.test("four concurrent retries of an unfinished reply make one model call and leave one answer", async () => {
+Deno.test("concurrent retries of an unfinished reply make one model call and leave one answer", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
   api.model.script(() => ({ status: 500 }));
@@ -111,12 +125,21 @@ Deno.test("four concurrent retries of an unfinished reply make one model call an
   );
   await Promise.all(responses.map((r) => r.text()));
   await api.idle();
-  assert.deepEqual(responses.map((r) => r.status).sort(), [200, 409, 409, 409]);
+  assert.deepEqual(responses.map((r) => r.status).sort(), [
+    200,
+    ...Array(duplicates - 1).fill(409),
+  ]);
   assert.equal(api.model.requests.length, calls + 1, "one model call");
-  assert.deepEqual((await stored(api, session)).map((m) => [m.role, m.finish_reason]), [
+  const rows = await stored(api, session);
+  assert.deepEqual(rows.map((m) => [m.role, m.finish_reason]), [
     ["user", null],
     ["assistant", "stop"],
   ]);
+  recordFigure(
+    RETRIES,
+    `${duplicates} concurrent retries of an unfinished reply: model calls, stored replies`,
+    `${api.model.requests.length - calls}, ${rows.length - 1}`,
+  );
   api.model.script(hello);
 });
 
@@ -131,6 +154,11 @@ Deno.test("a retry that asks the model again counts against the daily quota", as
   const third = await chat(limited, user, session, "Costly", { id: "q-1" });
   assert.equal(third.status, 429, third.body);
   assert.equal(limited.model.requests.length, calls, "no model call past the quota");
+  recordFigure(
+    RETRIES,
+    "retries of an unfinished reply past the daily quota that reached the model",
+    0,
+  );
   const [row] = await api.db.admin`
     select count(*)::int as n from chat_private.message_sends where user_id = ${user.id}`;
   assert.equal(row!.n, 2);
