@@ -5,7 +5,9 @@
  * quota.
  */
 import assert from "node:assert/strict";
+import { asCaller, type Tx } from "../supabase/functions/api/database.ts";
 import { startTestApi } from "./support/api.ts";
+import { sqlState, userClaims } from "./support/fixtures.ts";
 import { eventually } from "./support/eventually.ts";
 import { fullScale, recordFigure } from "./support/figures.ts";
 import { chat, send, stored } from "./support/http.ts";
@@ -260,4 +262,33 @@ Deno.test("after a reply cut at REPLY_MAX_SECONDS, a retry asks the model again 
     [["user", null], ["assistant", "stop"]],
   );
   await short.model.close();
+});
+
+Deno.test("a reply's handle cannot be taken or read through the Data API, nor for another user's message", async () => {
+  const [me, other] = [await api.user(), await api.user()];
+  const session = crypto.randomUUID();
+  api.model.script(() => ({ status: 500 }));
+  await chat(api, me, session, "Mine", { id: "h-1" });
+  api.model.script(hello);
+  const [message] = await stored(api, session);
+  const begin = (tx: Tx) =>
+    tx`select chat_private.begin_reply(${session}, ${message!.id}, 60, false)`;
+  const viaPostgrest = await sqlState(() =>
+    asCaller(api.db.admin, userClaims(me.id), async (tx) => {
+      await tx`select set_config('request.method', 'POST', true)`;
+      await begin(tx);
+    })
+  );
+  assert.equal(viaPostgrest, "42501");
+  assert.equal(await sqlState(() => asCaller(api.db.admin, userClaims(other.id), begin)), "42501");
+  // another user learns nothing of my session: to them it does not exist
+  const [seen] = await asCaller(
+    api.db.admin,
+    userClaims(other.id),
+    (tx) => tx`select chat_private.reply_state(gen_random_uuid(), ${session}) as state`,
+  );
+  assert.equal(seen!.state, "session_deleted");
+  const [slots] = await api.db.admin`
+    select count(*)::int as n from chat_private.reply_slots where user_id in (${me.id}, ${other.id})`;
+  assert.equal(slots!.n, 0, "no handle was taken");
 });
