@@ -21,6 +21,8 @@ const suites: [string, string][] = [
   ["tests/data_api.test.ts", "Abuse: the Data API, as role authenticated (allowed and refused)"],
   ["tests/quotas.test.ts", "Abuse: quota evasion (bursts, deleted history, held slots)"],
   ["tests/model_output.test.ts", "Abuse: model output Postgres cannot store"],
+  ["tests/retries.test.ts", "Abuse: retries and concurrent duplicates (one model call per id)"],
+  ["tests/delete_mid_stream.test.ts", "Deleting a session while its reply streams"],
   ["tests/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
   ["tests/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
 ];

@@ -194,9 +194,31 @@ export async function quotaUse(tx: Tx, messagesPerDay: number): Promise<QuotaUse
   return use!;
 }
 
-/** Takes a reply slot that lapses by itself after `seconds`; `saveReply` or `freeReplySlot` frees it. */
-export function takeReplySlot(tx: Tx, seconds: number) {
-  return tx<{ id: string }[]>`select chat_private.take_reply_slot(${seconds}) as id`;
+/**
+ * Begins the reply to a user message: takes its handle, a row that is also a
+ * reply slot, lapses by itself after `seconds`, and whose id the reply is
+ * stored under (`saveReply` or `freeReplySlot` frees it). Null when a reply to
+ * this message is already being written: at most one handle per message, taken
+ * under that row's unique key, so concurrent sends of one message id make one
+ * model call. `countSend`: the send counts for the daily quota (a retry).
+ */
+export function beginReply(
+  tx: Tx,
+  reply: { sessionId: string; userMessageId: string; seconds: number; countSend: boolean },
+) {
+  return tx<{ id: string | null }[]>`
+    select chat_private.begin_reply(${reply.sessionId}, ${reply.userMessageId},
+                                    ${reply.seconds}, ${reply.countSend}) as id`;
+}
+
+/**
+ * What became of a reply in progress, read by the instance streaming it
+ * (by primary key): its session deleted (stop now), still streaming, or its
+ * handle lapsed.
+ */
+export function replyState(tx: Tx, handle: string, sessionId: string) {
+  return tx<{ state: "session_deleted" | "streaming" | "released" }[]>`
+    select chat_private.reply_state(${handle}, ${sessionId}) as state`;
 }
 
 /** Frees a reply slot whose reply could not be saved. */
@@ -210,6 +232,10 @@ export interface Turn {
   history: PromptMessage[];
   /** the session's title is still the one it was created with */
   untitled: boolean;
+  /** the message was stored by an earlier send with the same client message id */
+  retried: boolean;
+  /** a retried message that later user messages followed: its reply can no longer be asked again */
+  superseded?: boolean;
   /** a completed reply to this very message exists already (a retried send) */
   storedReply?: { id: string; content: string; model: string; ending: Ending; usage?: Usage };
 }
@@ -287,24 +313,39 @@ export async function beginTurn(
   const [row] = storing.value;
   if (!row?.found) return null;
   if (row.user_message_id) {
-    return { userMessageId: row.user_message_id, history: row.history, untitled: row.untitled };
+    return {
+      userMessageId: row.user_message_id,
+      history: row.history,
+      untitled: row.untitled,
+      retried: false,
+    };
   }
-  return await retriedTurn(tx, turn, row.history, row.untitled);
+  return await retriedTurn(tx, turn, row.untitled);
 }
 
-/** A send whose client message id is stored already: find it, and the reply that followed, if complete. */
+/**
+ * A send whose client message id is stored already: find it and its answer.
+ * A completed answer is replayed; otherwise the model is asked again with
+ * the history up to this message (never the unfinished answer), so the
+ * prompt ends with the user's message.
+ */
 async function retriedTurn(
   tx: Tx,
-  turn: { sessionId: string; content: string; clientMessageId: string | null },
-  history: PromptMessage[],
+  turn: {
+    sessionId: string;
+    content: string;
+    clientMessageId: string | null;
+    history: { tokens: number };
+  },
   untitled: boolean,
 ): Promise<Turn | "conflict"> {
   const [row] = await tx<
     {
       id: string;
       sent: string;
+      superseded: boolean;
+      history: PromptMessage[];
       reply_id: string | null;
-      reply_role: string | null;
       content: string | null;
       model: string | null;
       finish_reason: Ending | null;
@@ -312,22 +353,40 @@ async function retriedTurn(
       completion_tokens: number | null;
     }[]
   >`
-    select m.id, m.content as sent, r.id as reply_id, r.role as reply_role, r.content, r.model,
-           r.finish_reason, r.prompt_tokens, r.completion_tokens
+    select m.id, m.content as sent, r.id as reply_id, r.content, r.model,
+           r.finish_reason, r.prompt_tokens, r.completion_tokens,
+           exists (
+             select 1 from public.messages later
+             where later.chat_session_id = m.chat_session_id and later.seq > m.seq
+               and later.role = 'user'
+           ) as superseded,
+           (
+             -- the newest earlier turns that fit, as for a new message, then the message itself
+             select json_agg(json_build_object('role', c.role, 'content', c.content) order by c.seq)
+             from (
+               select e.seq, e.role, e.content from public.messages e
+               where e.chat_session_id = m.chat_session_id and e.seq < m.seq
+                 and e.tokens_before >= m.tokens_before - ${turn.history.tokens}
+                 and not (e.role = 'assistant' and e.content = '')
+               union all
+               select m.seq, m.role, m.content
+             ) c
+           ) as history
     from public.messages m
-    left join lateral (
-      select id, role, content, model, finish_reason, prompt_tokens, completion_tokens
-      from public.messages n
-      where n.chat_session_id = m.chat_session_id and n.seq > m.seq
-      order by n.seq limit 1
-    ) r on true
+    left join public.messages r on r.reply_to = m.id
     where m.chat_session_id = ${turn.sessionId} and m.client_message_id = ${turn.clientMessageId}`;
   if (row!.sent !== turn.content) return "conflict";
-  const retried: Turn = { userMessageId: row!.id, history, untitled };
+  const retried: Turn = {
+    userMessageId: row!.id,
+    history: row!.history,
+    untitled,
+    retried: true,
+    superseded: row!.superseded,
+  };
   const completed = ["stop", "length", "content_filter", "tool_calls"];
-  if (row!.reply_role === "assistant" && completed.includes(row!.finish_reason ?? "")) {
+  if (row!.reply_id && completed.includes(row!.finish_reason ?? "")) {
     retried.storedReply = {
-      id: row!.reply_id!,
+      id: row!.reply_id,
       content: row!.content!,
       model: row!.model ?? "",
       ending: row!.finish_reason!,
@@ -357,13 +416,15 @@ export function saveReply(
     tokens: number;
     /** the reply slot it held, freed with the save */
     slotId: string | null;
+    /** the user message it answers; an unfinished earlier answer to it is replaced */
+    replyTo: string;
   },
 ) {
   return tx<{ saved: boolean }[]>`
     select chat_private.save_reply(
       ${reply.id}, ${reply.sessionId}, ${storable(reply.content)}, ${reply.model}, ${reply.ending},
       ${reply.tokens}, ${tokenCount(reply.usage?.promptTokens)},
-      ${tokenCount(reply.usage?.completionTokens)}, ${reply.slotId}) as saved`;
+      ${tokenCount(reply.usage?.completionTokens)}, ${reply.slotId}, ${reply.replyTo}) as saved`;
 }
 
 /** A token count as the model reported it, or null (unknown) when it is not one a column can hold. */

@@ -57,6 +57,8 @@ const Env = z.object({
   OPENAI_MAX_RETRIES: int(0).default(2),
   /** the longest a reply may take, from its request's start; below the free plan's 150 s wall clock */
   REPLY_MAX_SECONDS: int(1).default(120),
+  /** how often a streaming reply reads its row, to learn that its session was deleted (on any instance) */
+  REPLY_POLL_MS: int(50).default(1000),
   SYSTEM_PROMPT: z.string().min(1).default("You are a helpful assistant."),
   /** tokens of history (system prompt included) sent to the model, by default and per model */
   HISTORY_TOKEN_BUDGET: int(100).default(16_000),
@@ -101,6 +103,7 @@ export interface Config {
     timeoutMs: number;
     maxRetries: number;
     replyMaxMs: number;
+    replyPollMs: number;
     systemPrompt: string;
     historyBudget: (model: string) => number;
     titles: { enabled: boolean; model: string };
@@ -147,6 +150,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       timeoutMs: e.OPENAI_TIMEOUT_MS,
       maxRetries: e.OPENAI_MAX_RETRIES,
       replyMaxMs: e.REPLY_MAX_SECONDS * 1000,
+      replyPollMs: e.REPLY_POLL_MS,
       systemPrompt: e.SYSTEM_PROMPT,
       historyBudget: budgets(e.HISTORY_TOKEN_BUDGET, e.HISTORY_TOKEN_BUDGETS),
       titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },

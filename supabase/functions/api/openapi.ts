@@ -31,7 +31,8 @@ const input = (schema: z.ZodType) =>
 const errors = {
   401: "No valid bearer token (`WWW-Authenticate: Bearer`)",
   404: "No such session of yours",
-  409: "The message id is taken by another message",
+  409:
+    "The message id is taken by another message; a reply to this message is already being written (`Retry-After`); or later messages followed it",
   413: "Body or message too large",
   422: "Invalid input",
   429: "A quota is reached (`Retry-After`)",

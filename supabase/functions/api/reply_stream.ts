@@ -6,7 +6,7 @@
  */
 import type { InFlightReplies, StopReply } from "./in_flight.ts";
 import type { Ending, ReplyChunk, Usage } from "./model.ts";
-import type { Encoder, ReplyIds, ReplyOutcome } from "./stream_protocols.ts";
+import type { Encoder, ReplyIds, ReplyOutcome, StreamEnding } from "./stream_protocols.ts";
 
 export interface Relay {
   encoder: Encoder;
@@ -25,10 +25,18 @@ export interface Relay {
   inFlight?: InFlightReplies;
   /** `performance.now()` time at which the reply is stopped and saved as `max_duration` */
   deadline?: number;
+  /**
+   * Reads the reply's row every `everyMs` while the model streams: the
+   * session may be deleted by any instance, and only Postgres knows. True
+   * when it was: the model call is stopped and nothing is saved.
+   */
+  watch?: { everyMs: number; sessionDeleted: () => Promise<boolean> };
 }
 
 /** What the client is told when the worker is retired mid-reply. */
 const SHUTDOWN_MESSAGE = "The server stopped before the reply was finished; send the message again";
+/** What the client is told when the reply's session is deleted while it streams. */
+const DELETED_MESSAGE = "The session was deleted while this reply was being written";
 
 export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder();
@@ -59,19 +67,33 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         let ended = false;
         // stopped on purpose (deadline, retirement) while the model was still streaming
         let streaming = true;
-        let stoppedAs: Ending | undefined;
+        let stoppedAs: StreamEnding | undefined;
         const saved = Promise.withResolvers<void>();
-        const stop: StopReply = (ending) => {
+        const stop = (ending: StreamEnding) => {
           if (streaming && !clientGone && !stoppedAs) {
             stoppedAs = ending;
             relay.abort();
           }
           return saved.promise;
         };
-        const untrack = relay.inFlight?.track(stop);
+        const untrack = relay.inFlight?.track(stop satisfies StopReply);
         const cutoff = relay.deadline === undefined
           ? undefined
           : setTimeout(() => stop("max_duration"), relay.deadline - performance.now());
+        let poll: ReturnType<typeof setTimeout> | undefined;
+        const watch = relay.watch;
+        if (watch) {
+          const check = async () => {
+            try {
+              if (await watch.sessionDeleted()) stop("session_deleted");
+            } catch (error) {
+              // the database briefly away: keep streaming, read again next time
+              relay.log("reading the reply's state failed", error);
+            }
+            if (streaming) poll = setTimeout(check, watch.everyMs);
+          };
+          poll = setTimeout(check, watch.everyMs);
+        }
         relay.title?.then((title) => {
           if (title && !ended) send(relay.encoder.title(relay.ids, title));
         });
@@ -100,17 +122,25 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         }
         streaming = false;
         clearTimeout(cutoff);
+        clearTimeout(poll);
         // stopped because the client left or by us, unless the model had finished by then
         if (clientGone && !finished) outcome.ending = "client_closed";
-        else if (stoppedAs && !finished) {
+        else if (stoppedAs === "session_deleted") {
+          // there is nowhere to save it: its handle and slot went with the session
+          outcome.ending = stoppedAs;
+          outcome.error = DELETED_MESSAGE;
+        } else if (stoppedAs && !finished) {
           outcome.ending = stoppedAs;
           if (stoppedAs === "shutdown") outcome.error = SHUTDOWN_MESSAGE;
         }
-        try {
-          await relay.save(content, outcome.ending, outcome.usage);
-        } catch (error) {
-          relay.log("saving the reply failed", error);
-          outcome.error ??= "The reply could not be saved";
+        const ending = outcome.ending;
+        if (ending !== "session_deleted") {
+          try {
+            await relay.save(content, ending, outcome.usage);
+          } catch (error) {
+            relay.log("saving the reply failed", error);
+            outcome.error ??= "The reply could not be saved";
+          }
         }
         ended = true;
         untrack?.();

@@ -20,8 +20,11 @@ export interface ReplyIds {
   model: string;
 }
 
+/** How a reply's stream ended: as it was stored, or its session deleted mid-reply (nothing stored). */
+export type StreamEnding = Ending | "session_deleted";
+
 export interface ReplyOutcome {
-  ending: Ending;
+  ending: StreamEnding;
   /** tokens, when the model reported them */
   usage?: Usage;
   /** set when the reply ended badly (or was not saved): what to tell the client */
@@ -46,7 +49,7 @@ const text: Encoder = {
 };
 
 /** AI SDK finish reasons use dashes, and know nothing of ours. */
-function aiSdkFinishReason(ending: Ending): string {
+function aiSdkFinishReason(ending: StreamEnding): string {
   switch (ending) {
     case "stop":
     case "length":
@@ -61,6 +64,7 @@ function aiSdkFinishReason(ending: Ending): string {
     case "model_error":
     case "timeout":
     case "shutdown":
+    case "session_deleted":
       return "error";
     case "client_closed":
       return "other";

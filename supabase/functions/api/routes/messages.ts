@@ -6,13 +6,14 @@ import { type Context, Hono } from "hono";
 import type { RouteDeps } from "../app.ts";
 import type { UserClaims } from "../auth.ts";
 import {
+  beginReply,
   beginTurn,
   freeReplySlot,
   type QuotaUse,
   quotaUse,
+  replyState,
   saveReply,
   setGeneratedTitle,
-  takeReplySlot,
   type Turn,
 } from "../chat_store.ts";
 import { asCaller, queryAsCaller, retryWhileUnavailable } from "../database.ts";
@@ -92,8 +93,8 @@ export function messageRoutes(deps: RouteDeps) {
     const limits = config.quotas;
     const quotasOn = limits.messagesPerDay > 0 || limits.concurrentStreams > 0;
     const { turn, slotId } = await asCaller(sql, claims, async (tx) => {
-      // counted under a per-user lock, before anything is stored
-      if (quotasOn) refuseOverQuota(await quotaUse(tx, limits.messagesPerDay), limits);
+      // counted under a per-user lock, taken before anything is stored
+      const use = quotasOn ? await quotaUse(tx, limits.messagesPerDay) : undefined;
       const turn = await beginTurn(tx, {
         sessionId: id,
         content: message.content,
@@ -101,22 +102,46 @@ export function messageRoutes(deps: RouteDeps) {
         clientMessageId: message.id ?? null,
         history: { tokens: budget - needed, perMessage: perMessageTokens },
       });
-      const callsModel = turn && turn !== "conflict" && !turn.storedReply;
-      const slotId = quotasOn && callsModel
-        ? (await takeReplySlot(tx, limits.replySlotSeconds))[0]!.id
-        : null;
-      return { turn, slotId };
+      if (!turn || turn === "conflict" || turn.storedReply || turn.superseded) {
+        return { turn, slotId: null };
+      }
+      // Only a send that calls the model counts: a replay of a stored reply costs nothing and is
+      // answered at the limit too. Refused here, the transaction rolls back: nothing is stored.
+      if (use) refuseOverQuota(use, limits);
+      // The reply's handle, taken in the transaction that stored or found the message: a
+      // concurrent send of the same id waits for this one to commit, then finds the handle.
+      // A retry that asks the model again counts as a send: it costs a model call as one does.
+      const [handle] = await beginReply(tx, {
+        sessionId: id,
+        userMessageId: turn.userMessageId,
+        seconds: limits.replySlotSeconds,
+        countSend: turn.retried,
+      });
+      return { turn, slotId: handle!.id };
     });
     timing.lap("db", "store the message and read the history");
     if (!turn) throw sessionNotFound();
     if (turn === "conflict") {
       throw new ApiError(409, "Another message with this id exists in this session; use a new id");
     }
+    if (!turn.storedReply && turn.superseded) {
+      throw new ApiError(
+        409,
+        "Later messages followed this one; its reply cannot be written again. Send it as a new message",
+      );
+    }
+    if (!turn.storedReply && !slotId) {
+      // another request is streaming the reply to this very message (a later issue lets it re-attach)
+      throw new ApiError(409, "a reply to this message is already being written", {
+        "retry-after": String(BUSY_RETRY_SECONDS),
+      });
+    }
 
     const ids: ReplyIds = {
       sessionId: id,
       userMessageId: turn.userMessageId,
-      assistantMessageId: turn.storedReply?.id ?? crypto.randomUUID(),
+      // a new reply is stored under its handle's id
+      assistantMessageId: turn.storedReply?.id ?? slotId!,
       model: turn.storedReply?.model || model,
     };
     // the slot must not outlive the reply, whether or not the reply could be saved (a save frees it)
@@ -142,6 +167,7 @@ export function messageRoutes(deps: RouteDeps) {
               usage,
               tokens: replyTokens,
               slotId,
+              replyTo: turn.userMessageId,
             }),
         )
       ).catch(async (error) => {
@@ -184,6 +210,13 @@ export function messageRoutes(deps: RouteDeps) {
       abort: () => upstream.abort(),
       save,
       deadline,
+      watch: {
+        everyMs: config.model.replyPollMs,
+        sessionDeleted: async () => {
+          const [row] = await queryAsCaller(sql, claims, (tx) => replyState(tx, slotId!, id));
+          return row!.state === "session_deleted";
+        },
+      },
       title: firstExchange && config.model.titles.enabled
         ? nameSession(message.content)
         : undefined,
@@ -224,6 +257,7 @@ export function messageRoutes(deps: RouteDeps) {
       save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
       title?: Promise<string | null>;
       deadline?: number;
+      watch?: { everyMs: number; sessionDeleted: () => Promise<boolean> };
     },
   ) {
     const encoder = encoders[protocol];
@@ -250,6 +284,9 @@ export function messageRoutes(deps: RouteDeps) {
 
   return app;
 }
+
+/** How long a concurrent send of a message whose reply is being written is told to wait. */
+const BUSY_RETRY_SECONDS = 3;
 
 function refuseOverQuota(
   use: QuotaUse,
