@@ -49,7 +49,7 @@ Deno.test("a burst of sends cannot race past the daily limit", async () => {
 
 Deno.test("the concurrent reply limit: only so many stream at once, and a freed slot can be used again", async () => {
   const api = await startTestApi({
-    env: { QUOTA_CONCURRENT_STREAMS: "2", QUOTA_REPLY_SLOT_SECONDS: "60" },
+    env: { QUOTA_CONCURRENT_STREAMS: "2", QUOTA_REPLY_SLOT_SECONDS: "60", REPLY_MAX_SECONDS: "20" },
   });
   api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 30 }));
   const user = await api.user();

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { saveRepliesOnRetirement } from "../supabase/functions/api/in_flight.ts";
-import { startTestApi } from "./support/api.ts";
+import { parseConfig } from "../supabase/functions/api/config.ts";
+import { startTestApi, TEST_CURSOR_SECRET } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
 import { send, stored } from "./support/http.ts";
 
@@ -156,4 +157,22 @@ Deno.test("beforeunload with replies in flight stops each and saves it as shutdo
     unhook();
     await api.idle();
   }
+});
+
+Deno.test("a reply's handle must outlive the longest reply: QUOTA_REPLY_SLOT_SECONDS within REPLY_MAX_SECONDS + 30 fails the start", () => {
+  const env = {
+    SUPABASE_DB_URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    SUPABASE_URL: "https://abcdefghijklmnop.supabase.co",
+    OPENAI_API_KEY: "sk-test",
+    CURSOR_SECRET: TEST_CURSOR_SECRET,
+  };
+  assert.throws(
+    () => parseConfig({ ...env, REPLY_MAX_SECONDS: "120", QUOTA_REPLY_SLOT_SECONDS: "150" }),
+    /QUOTA_REPLY_SLOT_SECONDS: must be more than REPLY_MAX_SECONDS \+ 30/,
+  );
+  assert.equal(
+    parseConfig({ ...env, REPLY_MAX_SECONDS: "120", QUOTA_REPLY_SLOT_SECONDS: "151" }).quotas
+      .replySlotSeconds,
+    151,
+  );
 });

@@ -131,9 +131,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   } catch (error) {
     problems.push((error as Error).message);
   }
+  // a reply's handle must outlive the reply and its save, or a retry could call the model twice
+  if (
+    parsed.success && parsed.data.QUOTA_REPLY_SLOT_SECONDS <= parsed.data.REPLY_MAX_SECONDS + 30
+  ) {
+    problems.push(
+      "QUOTA_REPLY_SLOT_SECONDS: must be more than REPLY_MAX_SECONDS + 30 (the longest a reply and its save may take)",
+    );
+  }
   const aliases = parsed.success ? modelAliases(parsed.data) : undefined;
   if (typeof aliases === "string") problems.push(aliases);
-  if (!parsed.success || !auth || typeof aliases !== "object") {
+  if (problems.length || !parsed.success || !auth || typeof aliases !== "object") {
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   const e = parsed.data;
