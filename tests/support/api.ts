@@ -17,6 +17,7 @@ import { connect } from "../../supabase/functions/api/database.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { signUp } from "./fixtures.ts";
+import { recordResponses } from "./responses.ts";
 
 /** The secret test apps sign page cursors with, for tests that sign a cursor themselves. */
 export const TEST_CURSOR_SECRET = "test-cursor-secret-of-at-least-32-characters";
@@ -84,6 +85,8 @@ export async function startTestApi(
     },
     log,
   });
+  // with API_RESPONSES_DIR set, every response goes to the contract check (tests/contract/)
+  recordResponses(app);
   return {
     app,
     db,

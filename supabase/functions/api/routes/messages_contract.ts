@@ -19,7 +19,8 @@ export const sendMessageRoute = createRoute({
   },
   responses: {
     200: {
-      description: "The reply, as it arrives: data (AI SDK data stream v1) or text as text/plain, " +
+      description:
+        "The reply, as it arrives: data (AI SDK data stream v1) or text as text/plain, " +
         "sse as text/event-stream",
       content: {
         "text/plain": { schema: z.string() },

@@ -16,7 +16,7 @@ import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { type JsonPage, streamJsonArray } from "../json_stream.ts";
 import { parseOr422, sessionNotFound } from "../errors.ts";
-import { linkNextPage, PageQuery, pageHeaders, pageRequest, positionOf } from "../pagination.ts";
+import { linkNextPage, pageHeaders, PageQuery, pageRequest, positionOf } from "../pagination.ts";
 import {
   Message,
   SearchHit,
