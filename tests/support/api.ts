@@ -11,7 +11,11 @@ import {
 } from "../../local/signing_keys.ts";
 import { type StandInModel, startStandInModel } from "../../local/stand_in_model.ts";
 import { createApp } from "../../supabase/functions/api/app.ts";
-import { createTokenVerifier, type VerifierOptions } from "../../supabase/functions/api/auth.ts";
+import {
+  createTokenVerifier,
+  type TokenVerifier,
+  type VerifierOptions,
+} from "../../supabase/functions/api/auth.ts";
 import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
 import { connect } from "../../supabase/functions/api/database.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
@@ -41,8 +45,18 @@ export interface TestApi {
   listen(): { url: string; close(): Promise<void> };
 }
 
+function counted(verify: TokenVerifier, onVerify?: () => void): TokenVerifier {
+  return onVerify ? (token) => (onVerify(), verify(token)) : verify;
+}
+
 export async function startTestApi(
-  opts: { env?: Partial<Env>; db?: TestDatabase; auth?: VerifierOptions } = {},
+  opts: {
+    env?: Partial<Env>;
+    db?: TestDatabase;
+    auth?: VerifierOptions;
+    /** called each time the app asks for a token to be verified */
+    onVerify?: () => void;
+  } = {},
 ): Promise<TestApi> {
   const db = opts.db ?? await createTestDatabase();
   const model = await startStandInModel({ script: () => ({ chunks: ["Hello", " there", "!"] }) });
@@ -78,7 +92,7 @@ export async function startTestApi(
       ca: config.database.ca,
     }),
     model: createModelClient(config.model),
-    verifyToken: createTokenVerifier(config.auth, { log, ...opts.auth }),
+    verifyToken: counted(createTokenVerifier(config.auth, { log, ...opts.auth }), opts.onVerify),
     waitUntil: (work) => {
       pending.add(work);
       work.finally(() => pending.delete(work));
