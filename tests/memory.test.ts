@@ -69,6 +69,7 @@ Deno.test("a history of more than 100 MB is served whole while the function's me
       SUPABASE_DB_URL: db.url,
       SUPABASE_JWKS: JSON.stringify(jwksOf(key)),
       OPENAI_API_KEY: "unused",
+      CURSOR_SECRET: "memory-test-cursor-secret-of-32-characters",
       PORT: String(port),
     },
     stdout: "null",

@@ -15,7 +15,7 @@ const DEFAULT_LIMIT = 50;
 /** The page parameters, part of the query a paged route declares. */
 export const PageQuery = z.looseObject({
   limit: z.string().regex(/^-?\d+$/, "must be a whole number").transform(Number)
-    .optional().openapi({ description: "page size (clamped to 1..100)", example: "20" }),
+    .optional().openapi({ description: "page size (clamped to 1..100)" }),
   before: z.string().min(1).max(4096).optional()
     .openapi({ description: "the X-Next-Cursor of the previous page" }),
 });
