@@ -50,8 +50,11 @@ function classify(r: RecordedResponse): { key?: string; problem?: string; skip?:
   const method = (r.method === "HEAD" ? "GET" : r.method).toLowerCase();
   const operation = template ? document.paths[template][method] : undefined;
   if (!operation) {
-    // unknown paths and methods: the app's own 404 and 405, always `{"detail": ...}`
-    if ((r.status === 404 && !template) || (r.status === 405 && template)) return { skip: true };
+    // answered by the app before any route: an unknown path (404), a known path's other method
+    // (405), a body over the limit whatever the route (413); always `{"detail": ...}`
+    if ((r.status === 404 && !template) || (r.status === 405 && template) || r.status === 413) {
+      return { skip: true };
+    }
     return { problem: `undocumented: ${r.method} ${r.path} answered ${r.status}` };
   }
   const key = `${method.toUpperCase()} ${template} ${r.status}`;
