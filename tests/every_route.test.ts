@@ -1,7 +1,8 @@
 /**
  * What every route answers alike, driven by the OpenAPI document so that a
  * new route is covered by declaring it: 401 without a token (unless public),
- * 503 with Retry-After while the database is unreachable.
+ * 503 with Retry-After while the database is unreachable, 422 for a session
+ * id that is not a UUID.
  */
 import assert from "node:assert/strict";
 import { freePort } from "../local/database.ts";
@@ -76,4 +77,17 @@ Deno.test("a rename whose body is over MAX_BODY_BYTES gets 413 and renames nothi
   assert.match(body.detail, /larger than 1024 bytes/);
   const [row] = await small.db.admin`select title from public.chat_sessions where id = ${session}`;
   assert.match(row!.title, /^New Chat - /);
+});
+
+Deno.test("every route with a session id answers 422 naming the path for one that is not a UUID", async () => {
+  let checked = 0;
+  for (const op of operations()) {
+    if (!/\/sessions\/[0-9a-f-]{36}/.test(op.path)) continue;
+    checked++;
+    const malformed = { ...op, path: op.path.replace(/[0-9a-f-]{36}/, "not-a-uuid") };
+    const { status, body } = await answer(api, malformed, true);
+    assert.equal(status, 422, `${op.method} ${malformed.path}`);
+    assert.deepEqual(body.detail[0].loc, ["path", "session_id"]);
+  }
+  assert.ok(checked >= 5, `only ${checked} routes with a session id`);
 });
