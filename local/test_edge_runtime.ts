@@ -23,6 +23,8 @@ const root = new URL("../", import.meta.url).pathname;
 const localTooling: Record<string, string> = {
   "docs_browser.test.ts": "drives Chromium against `deno task dev`",
   "local_dev.test.ts": "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
+  "module_graph.test.ts":
+    "reads the function's module graph with `deno info` (local tooling on Deno 2.9)",
   "platform_bootstrap.test.ts": "runs the Supabase CLI with npx against the local bootstrap",
   "private_folder.test.ts": "runs `deno task setup` and local tooling from a private folder",
 };

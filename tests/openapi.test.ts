@@ -54,10 +54,30 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
   // the request bodies come from the zod schemas that validate them
   assert.deepEqual(body.components.schemas.PostMessageBody.required, ["messages"]);
   assert.deepEqual(body.components.schemas.TitleBody.required, ["title"]);
-  assert.match(
-    body.paths["/api/sessions/{session_id}"].parameters[0].schema.pattern,
-    /\[0-9a-fA-F\]\{8\}/,
-  );
+  // every operation on a session declares its id, with the pattern that validates it
+  for (const [path, item] of Object.entries(body.paths)) {
+    if (!path.includes("{session_id}")) continue;
+    for (
+      const [method, operation] of Object.entries(
+        item as Record<
+          string,
+          {
+            parameters: {
+              name: string;
+              in: string;
+              required: boolean;
+              schema: { pattern: string };
+            }[];
+          }
+        >,
+      )
+    ) {
+      const id = operation.parameters.find((p) => p.name === "session_id");
+      assert.equal(id?.in, "path", `${method} ${path}`);
+      assert.equal(id.required, true);
+      assert.match(id.schema.pattern, /\[0-9a-fA-F\]\{8\}/, `${method} ${path}`);
+    }
+  }
 });
 
 Deno.test("the function serves no HTML: /api/docs is a JSON 404 naming deno task docs", async () => {

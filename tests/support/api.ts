@@ -11,12 +11,17 @@ import {
 } from "../../local/signing_keys.ts";
 import { type StandInModel, startStandInModel } from "../../local/stand_in_model.ts";
 import { createApp } from "../../supabase/functions/api/app.ts";
-import { createTokenVerifier, type VerifierOptions } from "../../supabase/functions/api/auth.ts";
+import {
+  createTokenVerifier,
+  type TokenVerifier,
+  type VerifierOptions,
+} from "../../supabase/functions/api/auth.ts";
 import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
 import { connect } from "../../supabase/functions/api/database.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { signUp } from "./fixtures.ts";
+import { recordResponses } from "./responses.ts";
 
 /** The secret test apps sign page cursors with, for tests that sign a cursor themselves. */
 export const TEST_CURSOR_SECRET = "test-cursor-secret-of-at-least-32-characters";
@@ -40,8 +45,18 @@ export interface TestApi {
   listen(): { url: string; close(): Promise<void> };
 }
 
+function counted(verify: TokenVerifier, onVerify?: () => void): TokenVerifier {
+  return onVerify ? (token) => (onVerify(), verify(token)) : verify;
+}
+
 export async function startTestApi(
-  opts: { env?: Partial<Env>; db?: TestDatabase; auth?: VerifierOptions } = {},
+  opts: {
+    env?: Partial<Env>;
+    db?: TestDatabase;
+    auth?: VerifierOptions;
+    /** called each time the app asks for a token to be verified */
+    onVerify?: () => void;
+  } = {},
 ): Promise<TestApi> {
   const db = opts.db ?? await createTestDatabase();
   const model = await startStandInModel({ script: () => ({ chunks: ["Hello", " there", "!"] }) });
@@ -77,13 +92,15 @@ export async function startTestApi(
       ca: config.database.ca,
     }),
     model: createModelClient(config.model),
-    verifyToken: createTokenVerifier(config.auth, { log, ...opts.auth }),
+    verifyToken: counted(createTokenVerifier(config.auth, { log, ...opts.auth }), opts.onVerify),
     waitUntil: (work) => {
       pending.add(work);
       work.finally(() => pending.delete(work));
     },
     log,
   });
+  // with API_RESPONSES_DIR set, every response goes to the contract check (tests/contract/)
+  recordResponses(app);
   return {
     app,
     db,

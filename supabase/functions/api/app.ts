@@ -2,16 +2,15 @@
  * The app factory: every route of the API under /api, built from explicit
  * dependencies so tests can run it against real Postgres and a stand-in model.
  */
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { requireUser, type TokenVerifier } from "./auth.ts";
-import type { Config } from "./config.ts";
-import { createCursors, type Cursors } from "./cursors.ts";
-import type { Sql } from "./database.ts";
+import { requireUser } from "./auth.ts";
+import { createCursors } from "./cursors.ts";
+import type { Deps, RouteDeps, SignedIn } from "./deps.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import { InFlightReplies } from "./in_flight.ts";
-import type { ModelClient } from "./model.ts";
+import { openApiDocument } from "./openapi.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -19,33 +18,26 @@ import { messageRoutes } from "./routes/messages.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { usageRoutes } from "./routes/usage.ts";
 
-export interface Deps {
-  config: Config;
-  sql: Sql;
-  model: ModelClient;
-  verifyToken: TokenVerifier;
-  /** keeps work alive after the response (saving a reply whose client left): EdgeRuntime.waitUntil on Supabase */
-  waitUntil: (work: Promise<unknown>) => void;
-  log: (message: string, error?: unknown) => void;
+export type { Deps, RouteDeps } from "./deps.ts";
+
+const methodOrder = ["GET", "POST", "PATCH", "DELETE"];
+
+/** Methods each path answers, from the routes' declarations; any other method gets 405 with `Allow`. */
+function allowedMethods(app: OpenAPIHono<SignedIn>): Map<string, string[]> {
+  const allowed = new Map<string, string[]>([["/openapi.json", ["GET"]]]);
+  for (const definition of app.openAPIRegistry.definitions) {
+    if (definition.type !== "route") continue;
+    const path = definition.route.path.replaceAll(/\{(.+?)\}/g, ":$1");
+    allowed.set(path, [...allowed.get(path) ?? [], definition.route.method.toUpperCase()]);
+  }
+  for (const methods of allowed.values()) {
+    methods.sort((a, b) => methodOrder.indexOf(a) - methodOrder.indexOf(b));
+  }
+  return allowed;
 }
 
-/** What the routes get: the dependencies, and what is built from them once. */
-export type RouteDeps = Deps & { cursors: Cursors; replies: InFlightReplies };
-
-/** Methods each path answers; any other method gets 405 with `Allow`. */
-const allowed: Record<string, string> = {
-  "/health": "GET",
-  "/sessions": "GET",
-  "/sessions/:session_id": "GET, POST, DELETE",
-  "/sessions/:session_id/title": "PATCH",
-  "/sessions/:session_id/export": "GET",
-  "/empty-sessions": "DELETE",
-  "/usage": "GET",
-  "/openapi.json": "GET",
-};
-
 export function createApp(deps: Deps) {
-  const app = new Hono().basePath("/api");
+  const app = new OpenAPIHono<SignedIn>().basePath("/api");
 
   app.use(
     "*",
@@ -82,21 +74,16 @@ export function createApp(deps: Deps) {
     ...deps,
     cursors: createCursors(deps.config.cursorSecret),
     replies,
+    // attached by each route that is not public (`contract.ts`): every request passes it once
+    signedIn: requireUser(deps.verifyToken),
   };
-  app.route("/health", healthRoutes(routeDeps));
-  app.route("/", docsRoutes());
-  // by path, not "*": the routers are mounted at the root, where "*" would also cover /api/health
-  const signedIn = requireUser(deps.verifyToken);
-  for (const path of ["/sessions", "/sessions/*", "/empty-sessions", "/usage"]) {
-    app.use(path, signedIn);
+  for (const routes of [healthRoutes, sessionRoutes, messageRoutes, usageRoutes, exportRoutes]) {
+    app.route("/", routes(routeDeps));
   }
-  app.route("/", sessionRoutes(routeDeps));
-  app.route("/", messageRoutes(routeDeps));
-  app.route("/", usageRoutes(routeDeps));
-  app.route("/", exportRoutes(routeDeps));
-  for (const [path, methods] of Object.entries(allowed)) {
+  app.route("/", docsRoutes(() => openApiDocument(app)));
+  for (const [path, methods] of allowedMethods(app)) {
     app.all(path, () => {
-      throw new ApiError(405, "Method not allowed", { allow: methods });
+      throw new ApiError(405, "Method not allowed", { allow: methods.join(", ") });
     });
   }
 

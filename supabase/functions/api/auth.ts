@@ -26,6 +26,7 @@ import * as jose from "jose";
 import { LRUCache } from "lru-cache";
 import { createSigningKeys, type SigningKeys } from "./auth_keys.ts";
 import { type AuthServerCheck, createAuthServerCheck, TokenRejected } from "./auth_server.ts";
+import type { AuthSources } from "./config.ts";
 import type { Claims } from "./database.ts";
 import { ApiError } from "./errors.ts";
 
@@ -33,15 +34,7 @@ export type UserClaims = Claims & { role: "authenticated"; sub: string };
 
 export type TokenVerifier = (token: string) => Promise<UserClaims>;
 
-/** Where tokens are checked (config.ts builds it from SUPABASE_JWKS, SUPABASE_URL and the API keys). */
-export interface AuthSources {
-  /** inline keys (SUPABASE_JWKS); may be empty */
-  jwks: { keys: Record<string, unknown>[] };
-  /** the project's URL: its JWKS endpoint and Auth server */
-  url?: string;
-  /** publishable or anon key, the `apikey` the project's gateway asks for */
-  apiKey?: string;
-}
+export type { AuthSources } from "./config.ts";
 
 export interface VerifierOptions {
   clockToleranceSeconds?: number;

@@ -3,8 +3,17 @@
  * a bad value fails the start with a message naming the variable.
  */
 import { z } from "zod";
-import type { AuthSources } from "./auth.ts";
 import type { ModelNames } from "./model_names.ts";
+
+/** Where tokens are checked (built from SUPABASE_JWKS, SUPABASE_URL and the API keys; used by auth.ts). */
+export interface AuthSources {
+  /** inline keys (SUPABASE_JWKS); may be empty */
+  jwks: { keys: Record<string, unknown>[] };
+  /** the project's URL: its JWKS endpoint and Auth server */
+  url?: string;
+  /** publishable or anon key, the `apikey` the project's gateway asks for */
+  apiKey?: string;
+}
 
 const postgresUrl = z.string().url().refine(
   (url) => URL.canParse(url) && /^postgres(ql)?:$/.test(new URL(url).protocol),

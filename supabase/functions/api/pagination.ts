@@ -5,17 +5,32 @@
  * in `X-Next-Cursor`. Without either parameter a route answers as it
  * always has.
  */
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { z } from "zod";
 import type { Cursors } from "./cursors.ts";
-import { ApiError, parseOr422 } from "./errors.ts";
+import { ApiError } from "./errors.ts";
 
 const DEFAULT_LIMIT = 50;
 
-const PageQuery = z.looseObject({
-  limit: z.string().regex(/^-?\d+$/, "must be a whole number").transform(Number).optional(),
-  before: z.string().min(1).max(4096).optional(),
+/** The page parameters, part of the query a paged route declares. */
+export const PageQuery = z.looseObject({
+  limit: z.string().regex(/^-?\d+$/, "must be a whole number").transform(Number)
+    .optional().openapi({ description: "page size (clamped to 1..100)" }),
+  before: z.string().min(1).max(4096).optional()
+    .openapi({ description: "the X-Next-Cursor of the previous page" }),
 });
+
+/** The headers of a page that another page follows. */
+export const pageHeaders = {
+  Link: {
+    description: '`<?limit=N&before=...>; rel="next"` when another page follows',
+    schema: { type: "string" as const },
+  },
+  "X-Next-Cursor": {
+    description: "the cursor of the next page",
+    schema: { type: "string" as const },
+  },
+};
 
 export interface PageRequest {
   limit: number;
@@ -23,8 +38,7 @@ export interface PageRequest {
 }
 
 /** The page asked for, or null when the request names no page (the route answers in full). */
-export function pageRequest(query: Record<string, string>): PageRequest | null {
-  const { limit, before } = parseOr422(PageQuery, query, "query");
+export function pageRequest({ limit, before }: z.output<typeof PageQuery>): PageRequest | null {
   if (limit === undefined && before === undefined) return null;
   return { limit: Math.min(100, Math.max(1, limit ?? DEFAULT_LIMIT)), cursor: before };
 }

@@ -4,7 +4,17 @@ import { ApiError } from "./errors.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Bodies already read, by request: a body read twice (the route's validation, then a handler) is parsed once. */
+const parsed = new WeakMap<Request, unknown>();
+
 export async function readJson(c: Context): Promise<unknown> {
+  if (parsed.has(c.req.raw)) return parsed.get(c.req.raw);
+  const body = await readJsonOnce(c);
+  parsed.set(c.req.raw, body);
+  return body;
+}
+
+async function readJsonOnce(c: Context): Promise<unknown> {
   let text: string;
   try {
     text = utf8.decode(await c.req.arrayBuffer());

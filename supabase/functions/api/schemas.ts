@@ -1,5 +1,8 @@
-/** Request shapes: the API's contract, and the only way handlers read input. */
-import { z } from "zod";
+/**
+ * Request and response shapes: the API's contract (routes declare them in
+ * `routes/*`), and the only way handlers read input.
+ */
+import { z } from "@hono/zod-openapi";
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -44,7 +47,10 @@ export const PostMessageBody = z.looseObject({
 }));
 
 export const StreamQuery = z.looseObject({
-  protocol: z.enum(["text", "data", "sse"]).optional(),
+  protocol: z.enum(["text", "data", "sse"]).optional().openapi({
+    description: "data (AI SDK data stream v1; the default, STREAM_PROTOCOL), text or sse; " +
+      "without it, Accept naming text/event-stream or text/plain picks sse or text",
+  }),
 });
 
 export const TitleBody = z.looseObject({
@@ -53,8 +59,44 @@ export const TitleBody = z.looseObject({
       // characters as Postgres counts them (code points), not UTF-16 units
       .refine((s) => [...s].length <= 200, "must be at most 200 characters"),
   ),
-});
+}).openapi("TitleBody");
 
 export const SearchQuery = z.looseObject({
-  q: storableText.pipe(z.string().trim().min(1, "must not be empty").max(500)).optional(),
+  q: storableText.pipe(z.string().trim().min(1, "must not be empty").max(500)).optional()
+    .openapi({ description: "search text" }),
 });
+
+// ---- responses ----
+
+const Uuid = z.uuid();
+/** as the database writes them: ISO 8601 with an offset */
+const Timestamp = z.iso.datetime({ offset: true });
+
+export const SessionSummary = z.object({
+  id: Uuid,
+  title: z.string(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+}).openapi("SessionSummary");
+
+export const SearchHit = SessionSummary.extend({
+  snippet: z.string().describe("the best match in context, matches between ** and **"),
+}).openapi("SearchHit");
+
+export const Session = SessionSummary.extend({ user_id: Uuid }).openapi("Session");
+
+export const Message = z.object({
+  id: Uuid,
+  chat_session_id: Uuid,
+  role: z.enum(["user", "assistant", "system"]),
+  content: z.string(),
+  created_at: Timestamp,
+}).openapi("Message");
+
+export const UsageRow = z.object({
+  day: z.iso.date(),
+  model: z.string().nullable(),
+  replies: z.number().int(),
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+}).openapi("UsageRow");

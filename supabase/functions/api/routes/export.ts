@@ -3,23 +3,43 @@
  * as a download, streamed a page of messages at a time, so a huge session
  * is never held in memory at once.
  */
-import { Hono } from "hono";
-import { z } from "zod";
-import type { RouteDeps } from "../app.ts";
-import type { UserClaims } from "../auth.ts";
+import { z } from "@hono/zod-openapi";
 import {
   findSession,
   messagesAfter,
   type SessionSummary,
   type StoredMessage,
 } from "../chat_store.ts";
+import { createRoute, errors, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
-import { parseOr422, sessionNotFound } from "../errors.ts";
-import { sessionIdOf } from "./sessions.ts";
+import type { RouteDeps } from "../deps.ts";
+import { sessionNotFound } from "../errors.ts";
+import { Message, SessionPath, SessionSummary as SessionSummaryBody } from "../schemas.ts";
 
-type Env = { Variables: { claims: UserClaims } };
+const ExportQuery = z.looseObject({
+  format: z.enum(["json", "markdown"]).default("json").openapi({ description: "json or markdown" }),
+});
 
-const ExportQuery = z.looseObject({ format: z.enum(["json", "markdown"]).default("json") });
+export const exportSessionRoute = createRoute({
+  method: "get",
+  path: "/sessions/{session_id}/export",
+  operationId: "exportSession",
+  tags: ["sessions"],
+  summary: "The whole conversation as a download",
+  request: { params: SessionPath, query: ExportQuery },
+  responses: {
+    200: {
+      description: "The conversation",
+      content: {
+        "application/json": {
+          schema: z.object({ session: SessionSummaryBody, messages: z.array(Message) }),
+        },
+        "text/markdown": { schema: z.string() },
+      },
+    },
+    ...errors(401, 404, 422, 503),
+  },
+});
 
 interface Format {
   contentType: string;
@@ -50,12 +70,11 @@ const formats: Record<"json" | "markdown", Format> = {
   },
 };
 
-export function exportRoutes({ sql }: RouteDeps) {
-  const app = new Hono<Env>();
-  app.get("/sessions/:session_id/export", async (c) => {
+export function exportRoutes({ sql, signedIn }: RouteDeps) {
+  return new Router(signedIn).add(exportSessionRoute, async (c) => {
     const claims = c.var.claims;
-    const id = sessionIdOf(c.req.param("session_id"));
-    const format = formats[parseOr422(ExportQuery, c.req.query(), "query").format];
+    const id = c.req.valid("param").session_id;
+    const format = formats[c.req.valid("query").format];
     const [session] = await queryAsCaller(sql, claims, (tx) => findSession(tx, id));
     if (!session) throw sessionNotFound();
 
@@ -91,6 +110,5 @@ export function exportRoutes({ sql }: RouteDeps) {
       "content-type": format.contentType,
       "content-disposition": `attachment; filename="chat-${id}.${format.extension}"`,
     });
-  });
-  return app;
+  }).app;
 }

@@ -1,20 +1,43 @@
 /** Liveness plus a database check; no token needed, so probes and load balancers can call it. */
-import { Hono } from "hono";
-import type { RouteDeps } from "../app.ts";
+import { z } from "@hono/zod-openapi";
+import { createRoute, json, Router } from "../contract.ts";
+import type { RouteDeps } from "../deps.ts";
 
-export function healthRoutes({ sql }: RouteDeps) {
-  return new Hono().get("/", async (c) => {
+export const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  operationId: "health",
+  tags: ["health"],
+  summary: "Liveness and a database check",
+  security: [],
+  responses: {
+    200: json("Up", z.object({ status: z.literal("ok"), database: z.literal("ok") })),
+    503: json(
+      "The database is unavailable (`Retry-After`)",
+      z.object({
+        detail: z.string(),
+        status: z.literal("degraded"),
+        database: z.literal("unavailable"),
+      }),
+    ),
+  },
+});
+
+export function healthRoutes({ sql, signedIn }: RouteDeps) {
+  return new Router(signedIn).add(healthRoute, async (c) => {
     try {
       await sql`select 1`;
-      return c.json({ status: "ok", database: "ok" });
+      return c.json({ status: "ok" as const, database: "ok" as const }, 200);
     } catch {
       return c.json(
-        { detail: "The database is unavailable", status: "degraded", database: "unavailable" },
-        503,
         {
-          "retry-after": "5",
+          detail: "The database is unavailable",
+          status: "degraded" as const,
+          database: "unavailable" as const,
         },
+        503,
+        { "retry-after": "5" },
       );
     }
-  });
+  }).app;
 }

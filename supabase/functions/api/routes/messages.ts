@@ -2,8 +2,10 @@
  * POST /api/sessions/:id: stores the new message, asks the model, streams the
  * reply in the chosen protocol, and stores the reply however the stream ends.
  */
-import { type Context, Hono } from "hono";
-import type { RouteDeps } from "../app.ts";
+import type { Context } from "hono";
+import { Router } from "../contract.ts";
+import type { RouteDeps } from "../deps.ts";
+import { sendMessageRoute } from "./messages_contract.ts";
 import type { UserClaims } from "../auth.ts";
 import {
   beginReply,
@@ -45,9 +47,9 @@ type Env = { Variables: { claims: UserClaims } };
 
 export function messageRoutes(deps: RouteDeps) {
   const { sql, config } = deps;
-  const app = new Hono<Env>();
+  const app = new Router(deps.signedIn);
 
-  app.post("/sessions/:session_id", async (c) => {
+  app.add(sendMessageRoute, async (c) => {
     // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
     const deadline = performance.now() + config.model.replyMaxMs;
     const claims = c.var.claims;
@@ -282,7 +284,7 @@ export function messageRoutes(deps: RouteDeps) {
     );
   }
 
-  return app;
+  return app.app;
 }
 
 /** How long a concurrent send of a message whose reply is being written is told to wait. */

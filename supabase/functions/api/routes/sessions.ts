@@ -1,8 +1,5 @@
 /** Listing, reading, renaming and deleting sessions: paths and bodies exactly as the original API. */
-import { Hono } from "hono";
-import { z } from "zod";
-import type { RouteDeps } from "../app.ts";
-import type { UserClaims } from "../auth.ts";
+import { z } from "@hono/zod-openapi";
 import {
   deleteAllSessions,
   deleteSession,
@@ -14,17 +11,90 @@ import {
   searchSessions,
   type SessionPosition,
 } from "../chat_store.ts";
+import { createRoute, ErrorBody, errors, json, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type JsonPage, streamJsonArray } from "../json_stream.ts";
 import { parseOr422, sessionNotFound } from "../errors.ts";
-import { linkNextPage, pageRequest, positionOf } from "../pagination.ts";
-import { readJson } from "../request_body.ts";
-import { SearchQuery, SessionPath, TitleBody } from "../schemas.ts";
-
-type Env = { Variables: { claims: UserClaims } };
+import { linkNextPage, pageHeaders, PageQuery, pageRequest, positionOf } from "../pagination.ts";
+import {
+  Message,
+  SearchHit,
+  SearchQuery,
+  Session,
+  SessionPath,
+  SessionSummary,
+  TitleBody,
+} from "../schemas.ts";
 
 export const sessionIdOf = (param: string | undefined) =>
   parseOr422(SessionPath, { session_id: param }, "path").session_id;
+
+export const listSessionsRoute = createRoute({
+  method: "get",
+  path: "/sessions",
+  operationId: "listSessions",
+  tags: ["sessions"],
+  summary: "Your sessions, most recently active first; or, with q, the ones that match",
+  request: { query: PageQuery.extend(SearchQuery.shape) },
+  responses: {
+    200: {
+      description: "Sessions (with q: each with a `snippet`, best match first)",
+      headers: pageHeaders,
+      content: { "application/json": { schema: z.array(SessionSummary).or(z.array(SearchHit)) } },
+    },
+    ...errors(401, 422, 503),
+  },
+});
+
+export const readSessionRoute = createRoute({
+  method: "get",
+  path: "/sessions/{session_id}",
+  operationId: "readSession",
+  tags: ["sessions"],
+  summary: "A session's messages in conversation order (paged: newest page first)",
+  request: { params: SessionPath, query: PageQuery },
+  responses: {
+    200: {
+      description: "Messages",
+      headers: pageHeaders,
+      content: { "application/json": { schema: z.array(Message) } },
+    },
+    ...errors(401, 404, 422, 503),
+  },
+});
+
+export const renameSessionRoute = createRoute({
+  method: "patch",
+  path: "/sessions/{session_id}/title",
+  operationId: "renameSession",
+  tags: ["sessions"],
+  summary: "Rename a session",
+  request: {
+    params: SessionPath,
+    body: { required: true, content: { "application/json": { schema: TitleBody } } },
+  },
+  responses: { 200: json("The session", Session), ...errors(401, 404, 413, 422, 503) },
+});
+
+export const deleteSessionRoute = createRoute({
+  method: "delete",
+  path: "/sessions/{session_id}",
+  operationId: "deleteSession",
+  tags: ["sessions"],
+  summary: "Delete a session and its messages",
+  request: { params: SessionPath },
+  responses: { 200: json("Deleted", ErrorBody), ...errors(401, 404, 422, 503) },
+});
+
+export const deleteAllSessionsRoute = createRoute({
+  method: "delete",
+  path: "/empty-sessions",
+  operationId: "deleteAllSessions",
+  tags: ["sessions"],
+  summary: "Delete all of your sessions",
+  responses: { 200: json("Deleted", ErrorBody), ...errors(401, 503) },
+});
 
 /**
  * A timestamp as the database hands it out (UTC, at most microseconds) that
@@ -47,13 +117,14 @@ const SearchOffset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const decoder = new TextDecoder();
 
-export function sessionRoutes({ sql, cursors }: RouteDeps) {
-  const app = new Hono<Env>();
+export function sessionRoutes({ sql, cursors, signedIn }: RouteDeps) {
+  const app = new Router(signedIn);
 
-  app.get("/sessions", async (c) => {
+  app.add(listSessionsRoute, async (c) => {
     const claims = c.var.claims;
-    const { q } = parseOr422(SearchQuery, c.req.query(), "query");
-    const page = pageRequest(c.req.query());
+    const query = c.req.valid("query");
+    const q = query.q;
+    const page = pageRequest(query);
     if (q !== undefined) {
       // search pages are ranked, not keyed by time: the cursor carries an offset
       const limit = page?.limit ?? 20;
@@ -79,10 +150,10 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
     return c.json(sessions);
   });
 
-  app.get("/sessions/:session_id", async (c) => {
+  app.add(readSessionRoute, async (c) => {
     const claims = c.var.claims;
-    const id = sessionIdOf(c.req.param("session_id"));
-    const page = pageRequest(c.req.query());
+    const id = c.req.valid("param").session_id;
+    const page = pageRequest(c.req.valid("query"));
     if (!page) {
       // The whole history, which can run to hundreds of megabytes: streamed a page at a time.
       // History is append-only in seq order, so paging by seq reads what one snapshot would,
@@ -123,25 +194,25 @@ export function sessionRoutes({ sql, cursors }: RouteDeps) {
     return c.json(newest.reverse().map(({ seq: _, ...message }) => message));
   });
 
-  app.patch("/sessions/:session_id/title", async (c) => {
-    const id = sessionIdOf(c.req.param("session_id"));
-    const { title } = parseOr422(TitleBody, await readJson(c), "body");
+  app.add(renameSessionRoute, async (c) => {
+    const id = c.req.valid("param").session_id;
+    const { title } = c.req.valid("json");
     const [session] = await queryAsCaller(sql, c.var.claims, (tx) => renameSession(tx, id, title));
     if (!session) throw sessionNotFound();
     return c.json(session);
   });
 
-  app.delete("/sessions/:session_id", async (c) => {
-    const id = sessionIdOf(c.req.param("session_id"));
+  app.add(deleteSessionRoute, async (c) => {
+    const id = c.req.valid("param").session_id;
     const { count } = await queryAsCaller(sql, c.var.claims, (tx) => deleteSession(tx, id));
     if (count === 0) throw sessionNotFound();
     return c.json({ detail: "Chat session and its messages have been deleted" });
   });
 
-  app.delete("/empty-sessions", async (c) => {
+  app.add(deleteAllSessionsRoute, async (c) => {
     await queryAsCaller(sql, c.var.claims, deleteAllSessions);
-    return c.json({ detail: "All chat sessions and messages have been deleted" });
+    return c.json({ detail: "All chat sessions and messages have been deleted" }, 200);
   });
 
-  return app;
+  return app.app;
 }
