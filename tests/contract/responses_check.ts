@@ -58,6 +58,9 @@ function classify(r: RecordedResponse): { key?: string; problem?: string; skip?:
     return { problem: `undocumented: ${r.method} ${r.path} answered ${r.status}` };
   }
   const key = `${method.toUpperCase()} ${template} ${r.status}`;
+  // the body limit is the app's, before any route: a body sent to a route that reads none is a 413
+  // there too, answered in the error shape (checked below with the app's own answers)
+  if (r.status === 413 && !operation.responses[413]) return { skip: true };
   if (!operation.responses[r.status]) return { key, problem: `undocumented status: ${key}` };
   return { key };
 }
