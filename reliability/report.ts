@@ -23,6 +23,7 @@ const suites: [string, string][] = [
   ["tests/model_output.test.ts", "Abuse: model output Postgres cannot store"],
   ["tests/retries.test.ts", "Abuse: retries and concurrent duplicates (one model call per id)"],
   ["tests/delete_mid_stream.test.ts", "Deleting a session while its reply streams"],
+  ["tests/bounded_work.test.ts", "Abuse: worst-case messages and model replies (CPU per request)"],
   ["tests/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
   ["tests/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
 ];

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { startTestApi, type TestUser } from "./support/api.ts";
 import { stored } from "./support/http.ts";
+import { recordFigure } from "./support/figures.ts";
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** the platform-facing bound the issue sets for how long one request may hold up another */
@@ -188,6 +189,11 @@ async function assertHealthKeptUp(
 ): Promise<void> {
   const idle = await idleHealthDelay();
   const worst = await healthDuring(work);
+  recordFigure(
+    "Worst-case input: /api/health delay on the same instance",
+    what,
+    worst.delay - idle,
+  );
   assert.ok(
     worst.delay - idle <= MAX_DELAY_MS,
     `${what}: health was delayed ${worst.delay.toFixed(1)} ms (wall ${worst.wall.toFixed(1)} ms, ` +
