@@ -77,7 +77,7 @@ Deno.test("concurrent sends of one message id make one model call and store one 
   const calls = api.model.requests.length;
   const responses = await Promise.all(
     Array.from(
-      { length: 4 },
+      { length: duplicates },
       () =>
         send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
           messages: [{ role: "user", content: "Once only", id: "same-id" }],
@@ -118,7 +118,7 @@ Deno.test("concurrent retries of an unfinished reply make one model call and lea
   const calls = api.model.requests.length;
   const responses = await Promise.all(
     Array.from(
-      { length: 4 },
+      { length: duplicates },
       () =>
         send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
           messages: [{ role: "user", content: "Again", id: "r-1" }],
