@@ -16,6 +16,7 @@
  */
 import { createRequire } from "node:module";
 import { arch, platform } from "node:process";
+import { exists } from "./files.ts";
 
 export interface PostgresOptions {
   /** the cluster's folder; made by initdb when it holds no cluster yet */
@@ -322,14 +323,4 @@ async function run(command: string, args: string[]) {
 async function mustRun(command: string, args: string[]): Promise<void> {
   const result = await run(command, args);
   if (!result.ok) throw new Error(`${command} ${args.join(" ")} failed: ${result.stderr}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
