@@ -10,7 +10,7 @@ import { startTestApi, type TestUser } from "./support/api.ts";
 import { sqlState, userClaims } from "./support/fixtures.ts";
 import { eventually } from "./support/eventually.ts";
 import { fullScale, recordFigure } from "./support/figures.ts";
-import { chat, send, stored } from "./support/http.ts";
+import { chat, readUntil, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
 const hello = () => ({ chunks: ["Hello", " there", "!"] });
@@ -215,10 +215,7 @@ Deno.test("after the client really disconnected, a retry asks the model again an
       signal: client.signal,
     });
     const reader = response.body!.getReader();
-    let received = "";
-    while (!received.includes("word3")) {
-      received += new TextDecoder().decode((await reader.read()).value);
-    }
+    await readUntil(reader, "word3");
     client.abort();
     await reader.cancel().catch(() => {});
     await eventually(
