@@ -272,8 +272,7 @@ async function runPostgres(
   }).spawn();
   // the log is read to its end (a full pipe would stall the server); the last lines explain a failed start
   const recent: string[] = [];
-  let announceReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => announceReady = resolve);
+  const ready = Promise.withResolvers<void>();
   const logDone = child.stderr
     .pipeThrough(new TextDecoderStream())
     .pipeTo(
@@ -282,14 +281,17 @@ async function runPostgres(
           for (const line of chunk.split("\n").filter(Boolean)) {
             recent.push(line);
             if (recent.length > 30) recent.shift();
-            if (line.includes("database system is ready to accept connections")) announceReady();
+            if (line.includes("database system is ready to accept connections")) ready.resolve();
           }
         },
       }),
     )
     .catch(() => {});
   const exited = child.status;
-  const outcome = await Promise.race([ready.then(() => "ready"), exited.then(() => "exited")]);
+  const outcome = await Promise.race([
+    ready.promise.then(() => "ready"),
+    exited.then(() => "exited"),
+  ]);
   if (outcome === "exited") {
     await logDone;
     throw new Error(`Postgres did not start:\n${recent.join("\n")}`);
