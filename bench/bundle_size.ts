@@ -23,17 +23,10 @@
  */
 import { Buffer } from "node:buffer";
 import { brotliCompressSync, constants } from "node:zlib";
+import { type DenoInfo, denoInfo } from "../local/deno_info.ts";
 
 /** Server-side bundling's limit, in the decimal megabytes the CLI reports sizes in. */
 export const BUNDLE_LIMIT_BYTES = 5_000_000;
-
-type DenoInfo = {
-  modules: { specifier: string; kind?: string; npmPackage?: string; local?: string }[];
-  npmPackages: Record<
-    string,
-    { name: string; version: string; dependencies: string[]; localPath?: string }
-  >;
-};
 
 export type Part = { name: string; files: number; rawBytes: number; brotliBytes: number };
 export type BundleSize = { parts: Part[]; rawBytes: number; brotliBytes: number };
@@ -47,19 +40,6 @@ export function brotliSize(data: Uint8Array): number {
       [constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
     },
   }).byteLength;
-}
-
-async function denoInfo(entry: string): Promise<DenoInfo> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  if (!out.success) {
-    throw new Error(`deno info failed:\n${new TextDecoder().decode(out.stderr)}`);
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
 /** Every file under a folder, in a stable order (the packer sorts too), symlinks followed. */

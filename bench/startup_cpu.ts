@@ -11,20 +11,11 @@
  *   deno task startup [--runs=N] [entry.ts]
  */
 
-type Info = {
-  roots: string[];
-  modules: { specifier: string; dependencies?: { code?: { specifier: string } }[] }[];
-};
+import { denoInfo } from "../local/deno_info.ts";
 
+/** The modules `entry` itself imports. */
 async function entryImports(entry: string): Promise<string[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  const info: Info = JSON.parse(new TextDecoder().decode(out.stdout));
+  const info = await denoInfo(entry);
   const root = info.modules.find((m) => m.specifier === info.roots[0])!;
   return (root.dependencies ?? []).flatMap((d) => d.code ? [d.code.specifier] : []);
 }

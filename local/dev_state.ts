@@ -14,15 +14,9 @@ const cursorSecretFile = `${stateDir}/cursor_secret`;
 
 /** The local project's signing key, made on first use and kept. */
 export async function loadSigningKey(): Promise<SigningKey> {
-  try {
-    return JSON.parse(await Deno.readTextFile(keyFile));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  await Deno.mkdir(stateDir, { recursive: true });
-  const key = await createSigningKey();
-  await Deno.writeTextFile(keyFile, JSON.stringify(key, null, 2), { mode: 0o600 });
-  return key;
+  return JSON.parse(
+    await kept(keyFile, async () => JSON.stringify(await createSigningKey(), null, 2)),
+  );
 }
 
 /**
@@ -30,15 +24,24 @@ export async function loadSigningKey(): Promise<SigningKey> {
  * and kept, so cursors stay valid across restarts of `deno task dev`.
  */
 export async function loadCursorSecret(): Promise<string> {
+  const secret = await kept(
+    cursorSecretFile,
+    () => `${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}\n`,
+  );
+  return secret.trim();
+}
+
+/** A state file's text; the first time, what `make` returns, written readable by its owner only. */
+async function kept(file: string, make: () => string | Promise<string>): Promise<string> {
   try {
-    return (await Deno.readTextFile(cursorSecretFile)).trim();
+    return await Deno.readTextFile(file);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   await Deno.mkdir(stateDir, { recursive: true });
-  const secret = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  await Deno.writeTextFile(cursorSecretFile, `${secret}\n`, { mode: 0o600 });
-  return secret;
+  const text = await make();
+  await Deno.writeTextFile(file, text, { mode: 0o600 });
+  return text;
 }
 
 /** What `deno task dev` started, for `deno task token` to find it. */

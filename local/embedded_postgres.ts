@@ -16,6 +16,7 @@
  */
 import { createRequire } from "node:module";
 import { arch, platform } from "node:process";
+import { exists } from "./files.ts";
 
 export interface PostgresOptions {
   /** the cluster's folder; made by initdb when it holds no cluster yet */
@@ -271,8 +272,7 @@ async function runPostgres(
   }).spawn();
   // the log is read to its end (a full pipe would stall the server); the last lines explain a failed start
   const recent: string[] = [];
-  let announceReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => announceReady = resolve);
+  const ready = Promise.withResolvers<void>();
   const logDone = child.stderr
     .pipeThrough(new TextDecoderStream())
     .pipeTo(
@@ -281,14 +281,17 @@ async function runPostgres(
           for (const line of chunk.split("\n").filter(Boolean)) {
             recent.push(line);
             if (recent.length > 30) recent.shift();
-            if (line.includes("database system is ready to accept connections")) announceReady();
+            if (line.includes("database system is ready to accept connections")) ready.resolve();
           }
         },
       }),
     )
     .catch(() => {});
   const exited = child.status;
-  const outcome = await Promise.race([ready.then(() => "ready"), exited.then(() => "exited")]);
+  const outcome = await Promise.race([
+    ready.promise.then(() => "ready"),
+    exited.then(() => "exited"),
+  ]);
   if (outcome === "exited") {
     await logDone;
     throw new Error(`Postgres did not start:\n${recent.join("\n")}`);
@@ -322,14 +325,4 @@ async function run(command: string, args: string[]) {
 async function mustRun(command: string, args: string[]): Promise<void> {
   const result = await run(command, args);
   if (!result.ok) throw new Error(`${command} ${args.join(" ")} failed: ${result.stderr}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

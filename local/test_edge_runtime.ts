@@ -145,17 +145,9 @@ async function runAndRead(command: string, args: string[], extraEnv: Record<stri
   return { code: (await child.status).code, output };
 }
 
-async function run(
-  command: string,
-  args: string[],
-  extraEnv: Record<string, string>,
-  check = true,
-): Promise<number> {
-  const { code } = await new Deno.Command(command, {
-    args,
-    cwd: root,
-    env: extraEnv,
-  }).spawn().status;
-  if (check && code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}`);
-  return code;
+/** Runs a command, passing its output through; throws unless it succeeds. */
+async function run(command: string, args: string[], extraEnv: Record<string, string>) {
+  const { code } = await new Deno.Command(command, { args, cwd: root, env: extraEnv }).spawn()
+    .status;
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}`);
 }

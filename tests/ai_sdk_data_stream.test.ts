@@ -54,6 +54,12 @@ const shown = (message: Shown | undefined) =>
   };
 
 /** The arguments every version's callChatApi takes alike, as useChat passes them. */
+/** `onUpdate` of the clients before ai 4.3, which pass all messages and the data parts. */
+const showLast = (seen: Seen) => (messages: Shown[], data?: unknown[]) => {
+  seen.shown = shown(last(messages));
+  seen.data = data ?? [];
+};
+
 function common(send: Send, seen: Seen) {
   return {
     api: send.url,
@@ -89,26 +95,17 @@ const clients: Record<string, (send: Send, seen: Seen) => Promise<unknown>> = {
   "ai 3.3 (ui-utils 0.0.33, the original frontend)": (send, seen) =>
     ai33.callChatApi({
       ...common(send, seen),
-      onUpdate: (messages, data) => {
-        seen.shown = shown(last(messages));
-        seen.data = data ?? [];
-      },
+      onUpdate: showLast(seen),
     }),
   "ai 3.4 (ui-utils 0.0.50)": (send, seen) =>
     ai34.callChatApi({
       ...common(send, seen),
-      onUpdate: (messages, data) => {
-        seen.shown = shown(last(messages));
-        seen.data = data ?? [];
-      },
+      onUpdate: showLast(seen),
     }),
   "ai 4.0 (ui-utils 1.0.0)": (send, seen) =>
     ai40.callChatApi({
       ...common(send, seen),
-      onUpdate: (messages, data) => {
-        seen.shown = shown(last(messages));
-        seen.data = data ?? [];
-      },
+      onUpdate: showLast(seen),
     }),
   "ai 4.3 (ui-utils 1.2.11)": (send, seen) =>
     ai43.callChatApi({

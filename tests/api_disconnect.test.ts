@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
-import { stored } from "./support/http.ts";
+import { readUntil, stored } from "./support/http.ts";
 
 const api = await startTestApi();
 const words = Array.from({ length: 60 }, (_, i) => `word${i} `);
@@ -24,10 +24,7 @@ for (const protocol of ["text", "data", "sse"]) {
       });
       assert.equal(response.status, 200);
       const reader = response.body!.getReader();
-      let received = "";
-      while (!received.includes("word3")) {
-        received += new TextDecoder().decode((await reader.read()).value);
-      }
+      await readUntil(reader, "word3");
       client.abort();
       await reader.cancel().catch(() => {});
 

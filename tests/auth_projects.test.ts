@@ -54,13 +54,31 @@ async function newUserId(api: TestApi): Promise<string> {
   return (await api.user()).id;
 }
 
+/** A test with its own stand-in Auth service, closed however the test ends. */
+function authTest(name: string, body: (auth: StandInAuth) => Promise<void>) {
+  Deno.test(name, async () => {
+    const auth = startStandInAuth();
+    try {
+      await body(auth);
+    } finally {
+      await auth.close();
+    }
+  });
+}
+
+/** A new signing key, published at the stand-in's JWKS endpoint. */
+async function publishKey(auth: StandInAuth) {
+  const key = await createSigningKey();
+  auth.publish(key);
+  return key;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-Deno.test("asymmetric keys only, no SUPABASE_JWKS: keys come from the JWKS endpoint, fetched once", async () => {
-  const auth = startStandInAuth();
-  try {
-    const key = await createSigningKey();
-    auth.publish(key);
+authTest(
+  "asymmetric keys only, no SUPABASE_JWKS: keys come from the JWKS endpoint, fetched once",
+  async (auth) => {
+    const key = await publishKey(auth);
     const api = await project(auth, "");
     for (let i = 0; i < 3; i++) {
       const token = await signAccessToken(key, { id: await newUserId(api) });
@@ -68,28 +86,20 @@ Deno.test("asymmetric keys only, no SUPABASE_JWKS: keys come from the JWKS endpo
     }
     assert.equal(auth.requests.jwks, 1);
     assert.equal(auth.requests.user, 0);
-  } finally {
-    await auth.close();
-  }
+  },
+);
+
+authTest("inline SUPABASE_JWKS keys verify tokens with no network call", async (auth) => {
+  const key = await publishKey(auth);
+  const api = await project(auth, JSON.stringify(jwksOf(key)));
+  const token = await signAccessToken(key, { id: await newUserId(api) });
+  assert.equal((await listSessions(api, token)).status, 200);
+  assert.deepEqual(auth.requests, { jwks: 0, user: 0, apiKeys: [] });
 });
 
-Deno.test("inline SUPABASE_JWKS keys verify tokens with no network call", async () => {
-  const auth = startStandInAuth();
-  try {
-    const key = await createSigningKey();
-    auth.publish(key);
-    const api = await project(auth, JSON.stringify(jwksOf(key)));
-    const token = await signAccessToken(key, { id: await newUserId(api) });
-    assert.equal((await listSessions(api, token)).status, 200);
-    assert.deepEqual(auth.requests, { jwks: 0, user: 0, apiKeys: [] });
-  } finally {
-    await auth.close();
-  }
-});
-
-Deno.test('legacy secret only ({"keys":[]}): an HS256 token is checked by the Auth server once, with the publishable key', async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  'legacy secret only ({"keys":[]}): an HS256 token is checked by the Auth server once, with the publishable key',
+  async (auth) => {
     const api = await project(auth, '{"keys":[]}');
     const userId = await newUserId(api);
     const token = await auth.legacyToken(userId);
@@ -108,14 +118,12 @@ Deno.test('legacy secret only ({"keys":[]}): an HS256 token is checked by the Au
     await api.idle();
     const [row] = await db.admin`select user_id from public.chat_sessions where id = ${session}`;
     assert.equal(row!.user_id, userId);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("legacy secret only: a forged HS256 token gets 401, and asking again does not call Auth again", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "legacy secret only: a forged HS256 token gets 401, and asking again does not call Auth again",
+  async (auth) => {
     const api = await project(auth, '{"keys":[]}');
     const otherSecret = crypto.getRandomValues(new Uint8Array(32));
     const forged = await signLegacyAccessToken(otherSecret, { id: await newUserId(api) });
@@ -125,14 +133,12 @@ Deno.test("legacy secret only: a forged HS256 token gets 401, and asking again d
       assert.match(answer.body.detail, /Auth server rejected the token/);
     }
     assert.equal(auth.requests.user, 1);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("legacy secret only: tokens with bad claims are refused before any call to Auth", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "legacy secret only: tokens with bad claims are refused before any call to Auth",
+  async (auth) => {
     const api = await project(auth, '{"keys":[]}');
     const userId = await newUserId(api);
     const cases: [string, RegExp][] = [
@@ -147,16 +153,13 @@ Deno.test("legacy secret only: tokens with bad claims are refused before any cal
       assert.match(answer.body.detail, reason);
     }
     assert.equal(auth.requests.user, 0);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("mid-migration: asymmetric tokens verify locally, legacy HS256 tokens through Auth, both accepted", async () => {
-  const auth = startStandInAuth();
-  try {
-    const key = await createSigningKey();
-    auth.publish(key);
+authTest(
+  "mid-migration: asymmetric tokens verify locally, legacy HS256 tokens through Auth, both accepted",
+  async (auth) => {
+    const key = await publishKey(auth);
     const api = await project(auth, JSON.stringify(jwksOf(key)));
     const userId = await newUserId(api);
     const asymmetric = await signAccessToken(key, { id: userId });
@@ -165,14 +168,12 @@ Deno.test("mid-migration: asymmetric tokens verify locally, legacy HS256 tokens 
     assert.equal((await listSessions(api, legacy)).status, 200);
     assert.equal(auth.requests.jwks, 0);
     assert.equal(auth.requests.user, 1);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("a kid the inline keys do not know costs one fetch, which finds the key rotated in", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "a kid the inline keys do not know costs one fetch, which finds the key rotated in",
+  async (auth) => {
     const [current, rotatedIn] = [await createSigningKey(), await createSigningKey()];
     auth.publish(current, rotatedIn);
     const api = await project(auth, JSON.stringify(jwksOf(current)));
@@ -187,36 +188,28 @@ Deno.test("a kid the inline keys do not know costs one fetch, which finds the ke
       assert.equal((await listSessions(api, token)).status, 200);
     }
     assert.equal(auth.requests.jwks, 1);
-  } finally {
-    await auth.close();
+  },
+);
+
+authTest("a flood of unknown kids does not flood the JWKS endpoint", async (auth) => {
+  const key = await publishKey(auth);
+  const api = await project(auth, JSON.stringify(jwksOf(key)));
+  const userId = await newUserId(api);
+  const strangers = await Promise.all(Array.from({ length: 20 }, () => createSigningKey()));
+  const tokens = await Promise.all(strangers.map((k) => signAccessToken(k, { id: userId })));
+  const answers = await Promise.all(tokens.map((t) => listSessions(api, t)));
+  for (const token of tokens) answers.push(await listSessions(api, token));
+  for (const answer of answers) {
+    assert.equal(answer.status, 401);
+    assert.match(answer.body.detail, /not signed by a known key/);
   }
+  // one fetch for the first unknown kid; the rest fall in jose's cooldown
+  assert.equal(auth.requests.jwks, 1);
 });
 
-Deno.test("a flood of unknown kids does not flood the JWKS endpoint", async () => {
-  const auth = startStandInAuth();
-  try {
-    const key = await createSigningKey();
-    auth.publish(key);
-    const api = await project(auth, JSON.stringify(jwksOf(key)));
-    const userId = await newUserId(api);
-    const strangers = await Promise.all(Array.from({ length: 20 }, () => createSigningKey()));
-    const tokens = await Promise.all(strangers.map((k) => signAccessToken(k, { id: userId })));
-    const answers = await Promise.all(tokens.map((t) => listSessions(api, t)));
-    for (const token of tokens) answers.push(await listSessions(api, token));
-    for (const answer of answers) {
-      assert.equal(answer.status, 401);
-      assert.match(answer.body.detail, /not signed by a known key/);
-    }
-    // one fetch for the first unknown kid; the rest fall in jose's cooldown
-    assert.equal(auth.requests.jwks, 1);
-  } finally {
-    await auth.close();
-  }
-});
-
-Deno.test("key rotation: once a refetch no longer finds the old key, its tokens are refused, remembered ones too", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "key rotation: once a refetch no longer finds the old key, its tokens are refused, remembered ones too",
+  async (auth) => {
     const [old, next] = [await createSigningKey(), await createSigningKey()];
     auth.publish(old);
     const api = await project(auth, "", { auth: { jwksCooldownMs: 100 } });
@@ -237,14 +230,12 @@ Deno.test("key rotation: once a refetch no longer finds the old key, its tokens 
       assert.equal(answer.status, 401);
       assert.match(answer.body.detail, /not signed by a known key/);
     }
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("the Auth server down, failing or too slow is a 503 with Retry-After, then works again", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "the Auth server down, failing or too slow is a 503 with Retry-After, then works again",
+  async (auth) => {
     const api = await project(auth, '{"keys":[]}', {
       auth: { upstreamTimeoutMs: 300, upstreamRetryAfterMs: 200 },
     });
@@ -267,12 +258,10 @@ Deno.test("the Auth server down, failing or too slow is a 503 with Retry-After, 
     assert.ok(api.logs.some((line) => /Auth server answered 503/.test(line)), api.logs.join("\n"));
     // nothing ran for the refused requests
     const [row] = await db.admin`select count(*)::int as n from public.chat_sessions
-      where user_id = ${userId}`;
+    where user_id = ${userId}`;
     assert.equal(row!.n, 0);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
 Deno.test("the Auth server unreachable (connection refused) is a 503, not a 401", async () => {
   const auth = startStandInAuth();
@@ -284,27 +273,21 @@ Deno.test("the Auth server unreachable (connection refused) is a 503, not a 401"
   assert.equal(answer.retryAfter, "5");
 });
 
-Deno.test("a gateway refusing the API key is a 503 and logged, not the user's 401", async () => {
-  const auth = startStandInAuth();
-  try {
-    const api = await startTestApi({
-      db,
-      env: { SUPABASE_JWKS: '{"keys":[]}', SUPABASE_URL: auth.url, SUPABASE_ANON_KEY: "wrong" },
-    });
-    const answer = await listSessions(api, await auth.legacyToken(await newUserId(api)));
-    assert.equal(answer.status, 503);
-    assert.deepEqual(auth.requests.apiKeys, ["wrong"]);
-    assert.ok(api.logs.some((line) => /answered 401: Invalid API key/.test(line)), api.logs.join());
-  } finally {
-    await auth.close();
-  }
+authTest("a gateway refusing the API key is a 503 and logged, not the user's 401", async (auth) => {
+  const api = await startTestApi({
+    db,
+    env: { SUPABASE_JWKS: '{"keys":[]}', SUPABASE_URL: auth.url, SUPABASE_ANON_KEY: "wrong" },
+  });
+  const answer = await listSessions(api, await auth.legacyToken(await newUserId(api)));
+  assert.equal(answer.status, 503);
+  assert.deepEqual(auth.requests.apiKeys, ["wrong"]);
+  assert.ok(api.logs.some((line) => /answered 401: Invalid API key/.test(line)), api.logs.join());
 });
 
-Deno.test("the JWKS endpoint down: 503 while no key is known; keys fetched before keep serving", async () => {
-  const auth = startStandInAuth();
-  try {
-    const key = await createSigningKey();
-    auth.publish(key);
+authTest(
+  "the JWKS endpoint down: 503 while no key is known; keys fetched before keep serving",
+  async (auth) => {
+    const key = await publishKey(auth);
     const api = await project(auth, "", {
       auth: { jwksCacheMaxAgeMs: 100, upstreamRetryAfterMs: 100 },
     });
@@ -322,14 +305,12 @@ Deno.test("the JWKS endpoint down: 503 while no key is known; keys fetched befor
     const fetches = auth.requests.jwks;
     assert.equal((await listSessions(api, await signAccessToken(key, { id: userId }))).status, 200);
     assert.equal(auth.requests.jwks, fetches + 1);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("a token checked by the Auth server is remembered until it expires, never longer", async () => {
-  const auth = startStandInAuth();
-  try {
+authTest(
+  "a token checked by the Auth server is remembered until it expires, never longer",
+  async (auth) => {
     const verify = createTokenVerifier({ jwks: { keys: [] }, url: auth.url, apiKey: auth.apiKey }, {
       clockToleranceSeconds: 0,
     });
@@ -341,21 +322,14 @@ Deno.test("a token checked by the Auth server is remembered until it expires, ne
     await sleep(2100);
     await assert.rejects(verify(token), /expired/);
     assert.equal(auth.requests.user, 1);
-  } finally {
-    await auth.close();
-  }
-});
+  },
+);
 
-Deno.test("requests arriving together with one new token share one call to Auth", async () => {
-  const auth = startStandInAuth();
-  try {
-    const verify = createTokenVerifier({ jwks: { keys: [] }, url: auth.url, apiKey: auth.apiKey });
-    const token = await auth.legacyToken(crypto.randomUUID());
-    await Promise.all(Array.from({ length: 10 }, () => verify(token)));
-    assert.equal(auth.requests.user, 1);
-  } finally {
-    await auth.close();
-  }
+authTest("requests arriving together with one new token share one call to Auth", async (auth) => {
+  const verify = createTokenVerifier({ jwks: { keys: [] }, url: auth.url, apiKey: auth.apiKey });
+  const token = await auth.legacyToken(crypto.randomUUID());
+  await Promise.all(Array.from({ length: 10 }, () => verify(token)));
+  assert.equal(auth.requests.user, 1);
 });
 
 Deno.test("configuration: SUPABASE_JWKS may be missing or empty with SUPABASE_URL; with neither, the start fails naming both", () => {
@@ -390,50 +364,51 @@ Deno.test("configuration: SUPABASE_JWKS may be missing or empty with SUPABASE_UR
   assert.equal(parseConfig({ ...base, ...keys }).auth.apiKey, "anon");
 });
 
-Deno.test('the function starts on a legacy-secret project ({"keys":[]}) and lets its users in', async () => {
-  const auth = startStandInAuth();
-  const api = await startTestApi({ db });
-  const userId = await newUserId(api);
-  const server = new Deno.Command(Deno.execPath(), {
-    // as the CLI runs it: the function's folder with its own import map
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--no-lock",
-      "--config",
-      new URL("../supabase/functions/api/deno.json", import.meta.url).pathname,
-      new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
-    ],
-    env: {
-      SUPABASE_DB_URL: db.url,
-      SUPABASE_JWKS: '{"keys":[]}',
-      SUPABASE_URL: auth.url,
-      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
-      OPENAI_API_KEY: "sk-unused",
-      CURSOR_SECRET: TEST_CURSOR_SECRET,
-      PORT: "0",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  try {
-    const url = await listeningUrl(server);
-    const response = await fetch(new URL("api/sessions", url), {
-      headers: { authorization: `Bearer ${await auth.legacyToken(userId)}` },
-    });
-    assert.deepEqual({ status: response.status, body: await response.json() }, {
-      status: 200,
-      body: [],
-    });
-  } finally {
-    if (!(await Promise.race([server.status, Promise.resolve(undefined)]))) server.kill();
-    await server.status;
-    await server.stdout.cancel();
-    await auth.close();
-  }
-});
+authTest(
+  'the function starts on a legacy-secret project ({"keys":[]}) and lets its users in',
+  async (auth) => {
+    const api = await startTestApi({ db });
+    const userId = await newUserId(api);
+    const server = new Deno.Command(Deno.execPath(), {
+      // as the CLI runs it: the function's folder with its own import map
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--no-lock",
+        "--config",
+        new URL("../supabase/functions/api/deno.json", import.meta.url).pathname,
+        new URL("../supabase/functions/api/index.ts", import.meta.url).pathname,
+      ],
+      env: {
+        SUPABASE_DB_URL: db.url,
+        SUPABASE_JWKS: '{"keys":[]}',
+        SUPABASE_URL: auth.url,
+        SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
+        OPENAI_API_KEY: "sk-unused",
+        CURSOR_SECRET: TEST_CURSOR_SECRET,
+        PORT: "0",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const url = await listeningUrl(server);
+      const response = await fetch(new URL("api/sessions", url), {
+        headers: { authorization: `Bearer ${await auth.legacyToken(userId)}` },
+      });
+      assert.deepEqual({ status: response.status, body: await response.json() }, {
+        status: 200,
+        body: [],
+      });
+    } finally {
+      if (!(await Promise.race([server.status, Promise.resolve(undefined)]))) server.kill();
+      await server.status;
+      await server.stdout.cancel();
+    }
+  },
+);
 
 /** The address `Deno.serve` announces once it listens (on stderr). */
 async function listeningUrl(process: Deno.ChildProcess): Promise<string> {

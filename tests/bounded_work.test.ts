@@ -201,51 +201,65 @@ async function assertHealthKeptUp(
   );
 }
 
+/**
+ * `body` gets the budget's 413 for `model` without delaying /api/health (see assertHealthKeptUp),
+ * and nothing of it is stored.
+ */
+async function assertRefusedAsTooLong(what: string, body: string, model: string, budget: number) {
+  const session = crypto.randomUUID();
+  await assertHealthKeptUp(what, async () => {
+    const response = await post(user, session, body);
+    assert.equal(response.status, 413);
+    assert.match(
+      JSON.parse(response.text).detail,
+      new RegExp(
+        `^The message is too long for ${model}: at least \\d+ tokens with the system prompt, ` +
+          `the budget is ${budget}$`,
+      ),
+    );
+  });
+  assert.deepEqual(await stored(api, session), []);
+}
+
+/** The session's stored message of that role: its token count and length in characters. */
+async function storedMessage(session: string, role: "user" | "assistant") {
+  const [message] = await api.db.admin<{ tokens: number; length: number }[]>`
+    select tokens, length(content) as length from public.messages
+    where chat_session_id = ${session} and role = ${role}`;
+  return message;
+}
+
 Deno.test("a message at MAX_BODY_BYTES that cannot fit the budget gets 413 at once, without delaying /api/health", () =>
   serving(async () => {
     for (const unit of ["中", "a", "!?", randomLetters(1000)]) {
-      const session = crypto.randomUUID();
-      const body = worstBody(unit, "test-model");
-      await assertHealthKeptUp(`413 for ${JSON.stringify(unit.slice(0, 10))}`, async () => {
-        const response = await post(user, session, body);
-        assert.equal(response.status, 413);
-        assert.match(
-          JSON.parse(response.text).detail,
-          /^The message is too long for test-model: at least \d+ tokens with the system prompt, the budget is 16000$/,
-        );
-      });
-      assert.deepEqual(await stored(api, session), []);
+      await assertRefusedAsTooLong(
+        `413 for ${JSON.stringify(unit.slice(0, 10))}`,
+        worstBody(unit, "test-model"),
+        "test-model",
+        16000,
+      );
     }
   }));
 
 Deno.test("a message at MAX_BODY_BYTES that may fit by its length is counted only until it passes the budget", () =>
   serving(async () => {
-    const session = crypto.randomUUID();
-    const body = worstBody(randomLetters(1000), "other-model");
-    await assertHealthKeptUp("random letters", async () => {
-      const response = await post(user, session, body);
-      assert.equal(response.status, 413);
-      assert.match(
-        JSON.parse(response.text).detail,
-        /^The message is too long for other-model: at least \d+ tokens with the system prompt, the budget is 100000$/,
-      );
-    });
-    assert.deepEqual(await stored(api, session), []);
+    await assertRefusedAsTooLong(
+      "random letters",
+      worstBody(randomLetters(1000), "other-model"),
+      "other-model",
+      100000,
+    );
   }));
 
 Deno.test("under the largest context there is (1M tokens), the worst messages are counted to the budget and refused, without delaying /api/health", () =>
   serving(async () => {
     for (const unit of ["中", "xyz"]) {
-      const session = crypto.randomUUID();
-      await assertHealthKeptUp(`counting ${JSON.stringify(unit)}`, async () => {
-        const response = await post(user, session, worstBody(unit, "wide-model"));
-        assert.equal(response.status, 413);
-        assert.match(
-          JSON.parse(response.text).detail,
-          /^The message is too long for wide-model: at least \d+ tokens with the system prompt, the budget is 1000000$/,
-        );
-      });
-      assert.deepEqual(await stored(api, session), []);
+      await assertRefusedAsTooLong(
+        `counting ${JSON.stringify(unit)}`,
+        worstBody(unit, "wide-model"),
+        "wide-model",
+        1000000,
+      );
     }
   }));
 
@@ -262,9 +276,7 @@ Deno.test("a 1 MiB message that fits is counted whole and stored without delayin
       assert.equal(response.status, 200, response.text);
       await api.idle();
     });
-    const [message] = await api.db.admin<{ tokens: number; length: number }[]>`
-      select tokens, length(content) as length from public.messages
-      where chat_session_id = ${session} and role = 'user'`;
+    const message = await storedMessage(session, "user");
     assert.equal(message?.length, content.length, "the message was stored whole");
     assert.ok(message.tokens >= content.length / 128, `${message.tokens} tokens stored`);
   }));
@@ -287,9 +299,7 @@ Deno.test("the worst model reply is relayed, counted and stored without delaying
       await api.idle();
     });
     await t.step("the reply is stored with its token count", async () => {
-      const [reply] = await api.db.admin<{ tokens: number; length: number }[]>`
-        select tokens, length(content) as length from public.messages
-        where chat_session_id = ${session} and role = 'assistant'`;
+      const reply = await storedMessage(session, "assistant");
       assert.equal(reply?.length, 1_000_000);
       assert.ok(reply.tokens >= 1_000_000 / 128, `${reply.tokens} tokens`);
     });

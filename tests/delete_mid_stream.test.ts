@@ -8,7 +8,7 @@ import { signAccessToken } from "../local/signing_keys.ts";
 import { startTestApi, type TestApi, type TestUser } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
 import { recordFigure } from "./support/figures.ts";
-import { send, stored } from "./support/http.ts";
+import { readUntil, send, stored } from "./support/http.ts";
 
 const api = await startTestApi({ env: { REPLY_POLL_MS: "100" } });
 // a second instance of the function over the same database, as on another worker
@@ -36,10 +36,7 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi, where: s
   });
   assert.equal(response.status, 200);
   const reader = response.body!.getReader();
-  let received = "";
-  while (!received.includes("word3")) {
-    received += new TextDecoder().decode((await reader.read()).value);
-  }
+  let received = await readUntil(reader, "word3");
   const [slots] = await api.db.admin`
     select count(*)::int as n from chat_private.reply_slots where user_id = ${user.id}`;
   assert.equal(slots!.n, 1, "the reply holds a slot while it streams");

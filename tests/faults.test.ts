@@ -9,7 +9,7 @@ import { prepareDatabase, startEmbeddedPostgres } from "../local/database.ts";
 import { startTestApi } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
 import { recordFigure } from "./support/figures.ts";
-import { chat, json, send, stored } from "./support/http.ts";
+import { chat, json, readUntil, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
 
@@ -87,9 +87,8 @@ Deno.test("a hundred clients disconnecting mid-stream at once: every partial rep
       });
       assert.equal(response.status, 200);
       const reader = response.body!.getReader();
-      let text = "";
-      while (!text.includes("w2 ")) text += new TextDecoder().decode((await reader.read()).value);
-      return { abort, reader, text };
+      await readUntil(reader, "w2 ");
+      return { abort, reader };
     }));
     for (const r of readers) r.abort.abort();
     await Promise.all(readers.map((r) => r.reader.cancel().catch(() => {})));

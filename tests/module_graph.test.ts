@@ -1,22 +1,12 @@
 /** The function's own modules import each other without cycles: the app and its routes share `deps.ts`, not each other. */
 import assert from "node:assert/strict";
+import { denoInfo } from "../local/deno_info.ts";
 
 const entry = new URL("../supabase/functions/api/index.ts", import.meta.url);
 const folder = new URL("../supabase/functions/api/", import.meta.url).href;
 
 Deno.test("the function's modules form no import cycle, and no route imports app.ts", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry.pathname],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: {
-      specifier: string;
-      dependencies?: { code?: { specifier: string }; type?: { specifier: string } }[];
-    }[];
-  };
+  const graph = await denoInfo(entry);
   const own = (specifier: string) => specifier.startsWith(folder);
   const imports = new Map<string, string[]>();
   for (const module of graph.modules) {

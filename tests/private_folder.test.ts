@@ -5,6 +5,7 @@
  * may stay inside it. The project is copied into such a folder and run there.
  */
 import assert from "node:assert/strict";
+import { exists } from "../local/files.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const asRoot = Deno.uid() === 0;
@@ -106,14 +107,4 @@ function subject(stdout: string): string {
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, "prints only the token");
   const payload = token.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/");
   return JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "="))).sub;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

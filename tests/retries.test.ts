@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { asCaller, type Tx } from "../supabase/functions/api/database.ts";
-import { startTestApi } from "./support/api.ts";
+import { startTestApi, type TestUser } from "./support/api.ts";
 import { sqlState, userClaims } from "./support/fixtures.ts";
 import { eventually } from "./support/eventually.ts";
 import { fullScale, recordFigure } from "./support/figures.ts";
-import { chat, send, stored } from "./support/http.ts";
+import { chat, readUntil, send, stored } from "./support/http.ts";
 
 const api = await startTestApi();
 const hello = () => ({ chunks: ["Hello", " there", "!"] });
@@ -70,42 +70,61 @@ for (const ending of ["client_closed", "model_error", "timeout", "max_duration",
   });
 }
 
-Deno.test("concurrent sends of one message id make one model call and store one reply; the others get 409 with Retry-After", async () => {
-  const user = await api.user();
-  const session = crypto.randomUUID();
-  api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
+/**
+ * `duplicates` sends of one message at once: one gets 200 and the rest 409, the model is called
+ * once and the session holds the message and one finished reply; records that as `figure`.
+ */
+async function sendAtOnce(
+  user: TestUser,
+  session: string,
+  message: { content: string; id: string },
+  figure: string,
+) {
   const calls = api.model.requests.length;
   const responses = await Promise.all(
     Array.from(
       { length: duplicates },
       () =>
         send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
-          messages: [{ role: "user", content: "Once only", id: "same-id" }],
+          messages: [{ role: "user", ...message }],
         }),
     ),
   );
-  const bodies = await Promise.all(responses.map((r) => r.text()));
+  const answers = await Promise.all(responses.map(async (r) => ({
+    status: r.status,
+    retryAfter: r.headers.get("retry-after"),
+    body: await r.text(),
+  })));
   await api.idle();
-  assert.deepEqual(responses.map((r) => r.status).sort(), [
+  assert.deepEqual(answers.map((a) => a.status).sort(), [
     200,
     ...Array(duplicates - 1).fill(409),
   ]);
-  for (const [i, r] of responses.entries()) {
-    if (r.status !== 409) continue;
-    assert.equal(JSON.parse(bodies[i]!).detail, "a reply to this message is already being written");
-    assert.equal(r.headers.get("retry-after"), "3");
-  }
   assert.equal(api.model.requests.length, calls + 1, "one model call");
   const rows = await stored(api, session);
   assert.deepEqual(rows.map((m) => [m.role, m.finish_reason]), [
     ["user", null],
     ["assistant", "stop"],
   ]);
-  recordFigure(
-    RETRIES,
+  recordFigure(RETRIES, figure, `${api.model.requests.length - calls}, ${rows.length - 1}`);
+  return answers;
+}
+
+Deno.test("concurrent sends of one message id make one model call and store one reply; the others get 409 with Retry-After", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
+  const answers = await sendAtOnce(
+    user,
+    session,
+    { content: "Once only", id: "same-id" },
     `${duplicates} concurrent sends of one new message id: model calls, stored replies`,
-    `${api.model.requests.length - calls}, ${rows.length - 1}`,
   );
+  for (const { status, retryAfter, body } of answers) {
+    if (status !== 409) continue;
+    assert.equal(JSON.parse(body).detail, "a reply to this message is already being written");
+    assert.equal(retryAfter, "3");
+  }
   api.model.script(hello);
 });
 
@@ -115,32 +134,11 @@ Deno.test("concurrent retries of an unfinished reply make one model call and lea
   api.model.script(() => ({ status: 500 }));
   assert.equal((await chat(api, user, session, "Again", { id: "r-1" })).status, 502);
   api.model.script(() => ({ chunks: Array.from({ length: 10 }, (_, i) => `w${i} `), delayMs: 40 }));
-  const calls = api.model.requests.length;
-  const responses = await Promise.all(
-    Array.from(
-      { length: duplicates },
-      () =>
-        send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
-          messages: [{ role: "user", content: "Again", id: "r-1" }],
-        }),
-    ),
-  );
-  await Promise.all(responses.map((r) => r.text()));
-  await api.idle();
-  assert.deepEqual(responses.map((r) => r.status).sort(), [
-    200,
-    ...Array(duplicates - 1).fill(409),
-  ]);
-  assert.equal(api.model.requests.length, calls + 1, "one model call");
-  const rows = await stored(api, session);
-  assert.deepEqual(rows.map((m) => [m.role, m.finish_reason]), [
-    ["user", null],
-    ["assistant", "stop"],
-  ]);
-  recordFigure(
-    RETRIES,
+  await sendAtOnce(
+    user,
+    session,
+    { content: "Again", id: "r-1" },
     `${duplicates} concurrent retries of an unfinished reply: model calls, stored replies`,
-    `${api.model.requests.length - calls}, ${rows.length - 1}`,
   );
   api.model.script(hello);
 });
@@ -217,10 +215,7 @@ Deno.test("after the client really disconnected, a retry asks the model again an
       signal: client.signal,
     });
     const reader = response.body!.getReader();
-    let received = "";
-    while (!received.includes("word3")) {
-      received += new TextDecoder().decode((await reader.read()).value);
-    }
+    await readUntil(reader, "word3");
     client.abort();
     await reader.cancel().catch(() => {});
     await eventually(

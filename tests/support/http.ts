@@ -50,6 +50,24 @@ export async function json(
   return { status: r.status, body: await r.json() };
 }
 
+/**
+ * Reads a streamed body until what arrived contains `marker`, and returns what arrived; throws
+ * if the stream ends first (rather than waiting forever).
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  marker: string,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let received = "";
+  while (!received.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the stream ended before ${JSON.stringify(marker)}:\n${received}`);
+    received += decoder.decode(value, { stream: true });
+  }
+  return received;
+}
+
 /** Messages of a session as stored, read past RLS. */
 export async function stored(api: TestApi, sessionId: string) {
   return [

@@ -6,6 +6,7 @@
  * `tests/contract/responses_check.ts` then checks them all against the
  * OpenAPI document. Without it, nothing changes.
  */
+import { Buffer } from "node:buffer";
 
 export interface RecordedResponse {
   method: string;
@@ -67,13 +68,7 @@ export function recordResponses(app: { fetch: Fetch }): void {
 }
 
 function parse(chunks: Uint8Array[]): { body: unknown } | { notJson: string } {
-  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
+  const text = new TextDecoder().decode(Buffer.concat(chunks));
   try {
     return { body: JSON.parse(text) };
   } catch {
