@@ -15,7 +15,7 @@ import { createRoute, ErrorBody, errors, json, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { type JsonPage, streamJsonArray } from "../json_stream.ts";
-import { parseOr422, sessionNotFound } from "../errors.ts";
+import { sessionNotFound } from "../errors.ts";
 import { linkNextPage, pageHeaders, PageQuery, pageRequest, positionOf } from "../pagination.ts";
 import {
   Message,
@@ -26,9 +26,6 @@ import {
   SessionSummary,
   TitleBody,
 } from "../schemas.ts";
-
-export const sessionIdOf = (param: string | undefined) =>
-  parseOr422(SessionPath, { session_id: param }, "path").session_id;
 
 export const listSessionsRoute = createRoute({
   method: "get",

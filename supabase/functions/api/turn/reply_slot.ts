@@ -1,0 +1,65 @@
+/**
+ * What a turn does with its reply's handle once the message is stored: saves
+ * the reply under it however the stream ends, frees it when the reply cannot
+ * be saved, and reads whether the session was deleted meanwhile.
+ */
+import { freeReplySlot, replyState, saveReply } from "../chat_store.ts";
+import { queryAsCaller, retryWhileUnavailable } from "../database.ts";
+import type { Ending, Usage } from "../model.ts";
+import { contentTokens } from "../token_budget.ts";
+import type { Caller } from "./store.ts";
+
+export interface ReplySlot {
+  /** saves the reply (and frees the slot); waits out a brief database outage */
+  save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
+  /** frees the slot of a reply that will not be saved */
+  release: () => Promise<void>;
+  /** true once the session has been deleted, by any instance */
+  sessionDeleted: () => Promise<boolean>;
+}
+
+export function replySlot(
+  caller: Caller,
+  log: (message: string, error?: unknown) => void,
+  reply: { slotId: string; replyTo: string; model: string },
+): ReplySlot {
+  const { sql, claims, sessionId } = caller;
+  // the slot must not outlive the reply, whether or not the reply could be saved (a save frees it)
+  const release = async () => {
+    await queryAsCaller(sql, claims, (tx) => freeReplySlot(tx, reply.slotId))
+      .catch((error) => log("freeing the reply slot failed", error));
+  };
+  return {
+    release,
+    // a reply outlives a brief database outage: its save waits for the database to return
+    save: async (content, ending, usage) => {
+      const tokens = await contentTokens(content);
+      await retryWhileUnavailable(() =>
+        queryAsCaller(sql, claims, (tx) =>
+          saveReply(tx, {
+            // a new reply is stored under its handle's id
+            id: reply.slotId,
+            sessionId,
+            content,
+            model: reply.model,
+            ending,
+            usage,
+            tokens,
+            slotId: reply.slotId,
+            replyTo: reply.replyTo,
+          }))
+      ).catch(async (error) => {
+        await release();
+        throw error;
+      });
+    },
+    sessionDeleted: async () => {
+      const [row] = await queryAsCaller(
+        sql,
+        claims,
+        (tx) => replyState(tx, reply.slotId, sessionId),
+      );
+      return row!.state === "session_deleted";
+    },
+  };
+}

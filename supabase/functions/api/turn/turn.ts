@@ -1,0 +1,160 @@
+/**
+ * A turn of the conversation, the heart of the product: the user's message
+ * is stored, the prompt built from it and the history that fits, the model
+ * asked, its reply relayed to the client as it arrives and saved however the
+ * stream ends, and after the first exchange the session is named. Each step
+ * is named below or in a module beside this one.
+ */
+import type { UserClaims } from "../auth.ts";
+import type { RouteDeps } from "../deps.ts";
+import { ModelError, openReply, type PromptMessage, type ReplyChunk } from "../model.ts";
+import { type Relay, relayReply } from "../reply_stream.ts";
+import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
+import { planPrompt, promptOf } from "./prompt.ts";
+import { type ReplySlot, replySlot } from "./reply_slot.ts";
+import { ServerTiming } from "./server_timing.ts";
+import { type Caller, type StoredReply, storeMessage } from "./store.ts";
+import { nameSession } from "./title.ts";
+
+export interface TurnRequest {
+  sessionId: string;
+  /** the new message: its text, and the client's id for it (a retried send repeats it) */
+  message: { content: string; id?: string | undefined };
+  /** the model asked for, if any */
+  model: string | undefined;
+  protocol: Protocol;
+}
+
+/** The turn's answer: a 200 whose body is the reply, streaming. */
+export interface TurnResponse {
+  body: ReadableStream<Uint8Array>;
+  headers: Record<string, string>;
+}
+
+/** Takes a turn; throws an `ApiError` (or a `ModelError`) when it ends before the reply streams. */
+export async function takeTurn(
+  deps: RouteDeps,
+  claims: UserClaims,
+  request: TurnRequest,
+): Promise<TurnResponse> {
+  const { config } = deps;
+  // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
+  const deadline = performance.now() + config.model.replyMaxMs;
+  const caller: Caller = { sql: deps.sql, claims, sessionId: request.sessionId };
+  const { message } = request;
+
+  const plan = await planPrompt(config.model, { content: message.content, model: request.model });
+
+  const timing = new ServerTiming();
+  const stored = await storeMessage(caller, config.quotas, {
+    content: message.content,
+    clientMessageId: message.id ?? null,
+    tokens: plan.tokens,
+    historyTokens: plan.historyTokens,
+  });
+  timing.lap("db", "store the message and read the history");
+
+  const ids: ReplyIds = {
+    sessionId: request.sessionId,
+    userMessageId: stored.turn.userMessageId,
+    // a new reply is stored under its handle's id
+    assistantMessageId: stored.reply ? stored.reply.id : stored.slotId,
+    model: stored.reply?.model || plan.model,
+  };
+  const answer = (reply: Reply) => relay(deps, request.protocol, ids, timing, reply);
+  if (stored.reply) {
+    // a retried send whose reply is complete: answer with it again, call no model
+    return answer({ chunks: replay(stored.reply), abort: () => {}, save: () => Promise.resolve() });
+  }
+
+  const slot = replySlot(caller, deps.log, {
+    slotId: stored.slotId,
+    replyTo: stored.turn.userMessageId,
+    model: plan.model,
+  });
+  const { chunks, abort } = await askModel(
+    deps,
+    plan.model,
+    promptOf(plan, stored.turn.history),
+    slot,
+  );
+  timing.lap("model", "the model's first words");
+
+  const firstExchange = stored.turn.untitled && stored.turn.history.length === 1;
+  return answer({
+    chunks,
+    abort,
+    save: slot.save,
+    deadline,
+    watch: { everyMs: config.model.replyPollMs, sessionDeleted: slot.sessionDeleted },
+    title: firstExchange && config.model.titles.enabled
+      ? nameSession(deps, caller, message.content)
+      : undefined,
+  });
+}
+
+/**
+ * Opens the model's reply. A model that cannot be reached fails here, before
+ * the API answers: the failure is saved as the reply, so the history says
+ * what happened, or the slot is freed.
+ */
+async function askModel(
+  deps: RouteDeps,
+  model: string,
+  messages: PromptMessage[],
+  slot: ReplySlot,
+): Promise<{ chunks: AsyncIterator<ReplyChunk>; abort: () => void }> {
+  const upstream = new AbortController();
+  try {
+    const chunks = await openReply(deps.model, {
+      model,
+      messages,
+      signal: upstream.signal,
+      idleTimeoutMs: deps.config.model.timeoutMs,
+    });
+    return { chunks, abort: () => upstream.abort() };
+  } catch (error) {
+    if (error instanceof ModelError) {
+      await slot.save("", error.ending).catch((e) => deps.log("saving the failed reply failed", e));
+    } else {
+      await slot.release();
+    }
+    throw error;
+  }
+}
+
+/** What a turn relays: the reply's chunks and what to do as it streams and ends. */
+type Reply = Pick<Relay, "chunks" | "abort" | "save" | "title" | "deadline" | "watch">;
+
+/** Relays the reply in the chosen protocol, with its ids in the headers as in the stream. */
+function relay(
+  deps: RouteDeps,
+  protocol: Protocol,
+  ids: ReplyIds,
+  timing: ServerTiming,
+  reply: Reply,
+): TurnResponse {
+  const encoder = encoders[protocol];
+  return {
+    body: relayReply({
+      ...reply,
+      encoder,
+      ids,
+      waitUntil: deps.waitUntil,
+      log: deps.log,
+      inFlight: deps.replies,
+    }),
+    headers: {
+      ...encoder.headers,
+      "x-chat-session-id": ids.sessionId,
+      "x-user-message-id": ids.userMessageId,
+      "x-assistant-message-id": ids.assistantMessageId,
+      "x-model": ids.model,
+      "server-timing": timing.header(),
+    },
+  };
+}
+
+async function* replay(reply: StoredReply): AsyncGenerator<ReplyChunk> {
+  yield { text: reply.content, finishReason: reply.ending, usage: reply.usage };
+}
