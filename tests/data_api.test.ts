@@ -70,6 +70,31 @@ Deno.test("the Data API grants a signed-in user exactly: read profile, sessions,
   assert.deepEqual({ ...private_ }, { anon_usage: false, user_tables: [] });
 });
 
+Deno.test("no sequence is usable and no policy admits a write the grants refuse, as on a hosted project", async () => {
+  // hosted projects grant all on new sequences in public to anon and authenticated (the local
+  // platform bootstrap does the same): nextval/setval on the conversation order must not be theirs
+  const sequences = await admin<{ name: string }[]>`
+    select n.nspname || '.' || c.relname || ' to ' || r.rolname as name
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    cross join (values ('anon'), ('authenticated')) r(rolname)
+    where c.relkind = 'S' and n.nspname not in ('pg_catalog', 'information_schema')
+      and has_sequence_privilege(r.rolname, c.oid, 'usage, select, update')
+    order by 1`;
+  assert.deepEqual(sequences.map((s) => s.name), []);
+  // a policy for a command the role is not granted is a write waiting for a grant to come back
+  const policies = await admin<{ policy: string }[]>`
+    select tablename || ': ' || cmd as policy from pg_policies
+    where schemaname = 'public' order by 1`;
+  assert.deepEqual(policies.map((p) => p.policy), [
+    "chat_sessions: DELETE",
+    "chat_sessions: SELECT",
+    "chat_sessions: UPDATE",
+    "messages: SELECT",
+    "profiles: SELECT",
+  ]);
+});
+
 Deno.test("allowed: a user reads their own profile, sessions and messages, and no one else's", async () => {
   const [me, other] = [await api.user(), await api.user()];
   const mine = await createSession(admin, me.id);
