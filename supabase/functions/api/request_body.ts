@@ -59,6 +59,10 @@ export const MAX_JSON_VALUES = 100_000;
  * Invalid JSON is left to JSON.parse (this only ever counts too many).
  */
 function jsonValuesOver(text: string, limit: number): boolean {
+  // Counting every `,` `[` `{` with indexOf (native, fast) bounds the values from above: most
+  // bodies, long texts included, are under the limit without a character-by-character pass,
+  // which over 4 MB would hold the instance for tens of milliseconds.
+  if (!markersOver(text, limit)) return false;
   let values = 1;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -70,6 +74,17 @@ function jsonValuesOver(text: string, limit: number): boolean {
       inString = true;
     } else if (c === 0x2c || c === 0x5b || c === 0x7b) { // , [ {
       if (++values > limit) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether `,` `[` and `{` occur more than `limit - 1` times in `text`, strings included. */
+function markersOver(text: string, limit: number): boolean {
+  let found = 1;
+  for (const marker of [",", "[", "{"]) {
+    for (let i = text.indexOf(marker); i !== -1; i = text.indexOf(marker, i + 1)) {
+      if (++found > limit) return true;
     }
   }
   return false;
