@@ -95,6 +95,35 @@ Deno.test("no sequence is usable and no policy admits a write the grants refuse,
   ]);
 });
 
+Deno.test("refused: a rename the API would refuse, to a title that is blank once trimmed", async () => {
+  const me = await api.user();
+  const session = await createSession(admin, me.id, "Kept");
+  for (const title of [" ", "\r\n\t", "\u3000\u00a0", "\ufeff\u2028"]) {
+    assert.equal(
+      (await send(api, me, "PATCH", `/api/sessions/${session}/title`, { title })).status,
+      422,
+    );
+    assert.equal(
+      await asUser(
+        me,
+        (tx) => tx`update public.chat_sessions set title = ${title} where id = ${session}`,
+      ),
+      "23514",
+      JSON.stringify(title),
+    );
+  }
+  const [row] = await admin`select title from public.chat_sessions where id = ${session}`;
+  assert.equal(row!.title, "Kept");
+  // what the API accepts, the Data API still may: a title with a letter in it
+  assert.equal(
+    await asUser(
+      me,
+      (tx) => tx`update public.chat_sessions set title = ${" x "} where id = ${session}`,
+    ),
+    undefined,
+  );
+});
+
 Deno.test("allowed: a user reads their own profile, sessions and messages, and no one else's", async () => {
   const [me, other] = [await api.user(), await api.user()];
   const mine = await createSession(admin, me.id);

@@ -15,3 +15,12 @@ revoke all on sequence public.messages_seq_seq from anon, authenticated;
 -- dashboard "grant all", a default privilege) brought insert back.
 drop policy "users can create sessions for themselves" on public.chat_sessions;
 drop policy "users can add messages to their own sessions" on public.messages;
+
+-- A title the API refuses (blank once trimmed) could still be written
+-- directly: a rename through the Data API checked only its length. The
+-- characters are those JavaScript's trim() removes, which the API uses.
+-- Not valid: enforced from now on, without failing on a title stored before.
+alter table public.chat_sessions
+  add constraint chat_sessions_title_not_blank
+  check (title ~ '[^ \t\n\v\f\r\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]')
+  not valid;
