@@ -35,6 +35,14 @@ begin
 
   grant usage on schema public to anon, authenticated, service_role;
 
+  -- What a hosted project grants on everything its migrations create in
+  -- public (supabase/postgres' initial schema): all of it, to anon and
+  -- authenticated too. Locally as well, so a migration that forgets to
+  -- revoke is caught by the tests and not first in production.
+  alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+  alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+  alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+
   create schema if not exists auth;
   grant usage on schema auth to anon, authenticated, service_role;
 

@@ -227,3 +227,18 @@ Deno.test("a remembered token stops working when it expires", async () => {
   await new Promise((resolve) => setTimeout(resolve, 1100));
   await assert.rejects(verify(token), /expired/);
 });
+
+Deno.test("the verifier's memory of tokens is bounded in bytes: a user's refreshed, metadata-heavy tokens cannot fill the worker", async () => {
+  // 1000 valid tokens of ~85 KB each (64 KB of user metadata): about 150 MB if all were kept,
+  // more than half of a worker's 256 MB
+  const probe = new URL("./support/verifier_heap.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    // --no-lock: under `deno task test:edge` this is Deno 2.1.4, which cannot read the root deno.lock
+    args: ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", probe, "1000", String(64 * 1024)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const { retainedBytes } = JSON.parse(new TextDecoder().decode(stdout));
+  assert.ok(retainedBytes < 40 * 1024 * 1024, `the verifier holds ${retainedBytes} bytes`);
+});

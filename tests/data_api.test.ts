@@ -70,6 +70,60 @@ Deno.test("the Data API grants a signed-in user exactly: read profile, sessions,
   assert.deepEqual({ ...private_ }, { anon_usage: false, user_tables: [] });
 });
 
+Deno.test("no sequence is usable and no policy admits a write the grants refuse, as on a hosted project", async () => {
+  // hosted projects grant all on new sequences in public to anon and authenticated (the local
+  // platform bootstrap does the same): nextval/setval on the conversation order must not be theirs
+  const sequences = await admin<{ name: string }[]>`
+    select n.nspname || '.' || c.relname || ' to ' || r.rolname as name
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    cross join (values ('anon'), ('authenticated')) r(rolname)
+    where c.relkind = 'S' and n.nspname not in ('pg_catalog', 'information_schema')
+      and has_sequence_privilege(r.rolname, c.oid, 'usage, select, update')
+    order by 1`;
+  assert.deepEqual(sequences.map((s) => s.name), []);
+  // a policy for a command the role is not granted is a write waiting for a grant to come back
+  const policies = await admin<{ policy: string }[]>`
+    select tablename || ': ' || cmd as policy from pg_policies
+    where schemaname = 'public' order by 1`;
+  assert.deepEqual(policies.map((p) => p.policy), [
+    "chat_sessions: DELETE",
+    "chat_sessions: SELECT",
+    "chat_sessions: UPDATE",
+    "messages: SELECT",
+    "profiles: SELECT",
+  ]);
+});
+
+Deno.test("refused: a rename the API would refuse, to a title that is blank once trimmed", async () => {
+  const me = await api.user();
+  const session = await createSession(admin, me.id, "Kept");
+  for (const title of [" ", "\r\n\t", "\u3000\u00a0", "\ufeff\u2028"]) {
+    assert.equal(
+      (await send(api, me, "PATCH", `/api/sessions/${session}/title`, { title })).status,
+      422,
+    );
+    assert.equal(
+      await asUser(
+        me,
+        (tx) => tx`update public.chat_sessions set title = ${title} where id = ${session}`,
+      ),
+      "23514",
+      JSON.stringify(title),
+    );
+  }
+  const [row] = await admin`select title from public.chat_sessions where id = ${session}`;
+  assert.equal(row!.title, "Kept");
+  // what the API accepts, the Data API still may: a title with a letter in it
+  assert.equal(
+    await asUser(
+      me,
+      (tx) => tx`update public.chat_sessions set title = ${" x "} where id = ${session}`,
+    ),
+    undefined,
+  );
+});
+
 Deno.test("allowed: a user reads their own profile, sessions and messages, and no one else's", async () => {
   const [me, other] = [await api.user(), await api.user()];
   const mine = await createSession(admin, me.id);

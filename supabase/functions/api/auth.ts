@@ -48,6 +48,9 @@ export interface VerifierOptions {
   log?: (message: string, error?: unknown) => void;
 }
 
+/** The most the verifier keeps of tokens it verified (refused ones: a quarter of that). */
+const TOKEN_MEMORY_BYTES = 16 * 1024 * 1024;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Verified {
@@ -69,8 +72,19 @@ export function createTokenVerifier(
   sources: AuthSources,
   opts: VerifierOptions = {},
 ): TokenVerifier {
-  const verified = new LRUCache<string, Verified>({ max: 10_000 });
-  const refused = new LRUCache<string, ApiError>({ max: 10_000 });
+  // Bounded in bytes as well as in count: a token carries the user's own metadata (set with
+  // auth.updateUser, reissued at every refresh), so 10,000 of a user's tokens could hold
+  // gigabytes in a 256 MB worker. A token and its decoded claims cost about twice its length.
+  const verified = new LRUCache<string, Verified>({
+    max: 10_000,
+    maxSize: TOKEN_MEMORY_BYTES,
+    sizeCalculation: (_, token) => token.length * 2,
+  });
+  const refused = new LRUCache<string, ApiError>({
+    max: 10_000,
+    maxSize: TOKEN_MEMORY_BYTES / 4,
+    sizeCalculation: (_, token) => token.length,
+  });
   const inflight = new Map<string, Promise<Verified>>();
   const { keys, verify } = createUncachedTokenVerifier(sources, opts);
 
