@@ -428,3 +428,28 @@ async function listeningUrl(process: Deno.ChildProcess): Promise<string> {
     reader.cancel().catch(() => {});
   }
 }
+
+authTest(
+  "a flood of forged HS256 tokens reaches the Auth server at most 8 at a time; the rest get 503 at once",
+  async (auth) => {
+    const verify = createTokenVerifier({ jwks: { keys: [] }, url: auth.url, apiKey: auth.apiKey }, {
+      upstreamTimeoutMs: 500,
+    });
+    // well-formed, signed with a secret that is not the project's: only Auth can tell
+    const forger = crypto.getRandomValues(new Uint8Array(32));
+    const forged = await Promise.all(
+      Array.from({ length: 40 }, () => signLegacyAccessToken(forger, { id: crypto.randomUUID() })),
+    );
+    auth.mode = "hanging";
+    const started = performance.now();
+    const answers = await Promise.allSettled(forged.map((token) => verify(token)));
+    assert.equal(auth.requests.user, 8, "calls to Auth");
+    const refused = answers.filter((a) =>
+      a.status === "rejected" && a.reason.status === 503 &&
+      a.reason.headers?.["retry-after"] === "1"
+    );
+    assert.equal(refused.length, 32, "refused without a call");
+    assert.ok(answers.every((a) => a.status === "rejected"));
+    assert.ok(performance.now() - started < 2000, "nobody waited past the Auth timeout");
+  },
+);

@@ -24,6 +24,13 @@ export interface AuthServerOptions {
   timeoutMs?: number;
   /** after a failure, how long to answer 503 without calling again */
   retryAfterMs?: number;
+  /**
+   * calls to Auth in flight at once, per instance; past it, 503. Any
+   * well-formed HS256 token costs one call before it can be refused (only
+   * Auth can check it), so without a bound a flood of forged tokens is a flood
+   * of calls to the project's Auth.
+   */
+  maxInFlight?: number;
   log?: (message: string, error?: unknown) => void;
 }
 
@@ -37,6 +44,8 @@ export function createAuthServerCheck(opts: AuthServerOptions): AuthServerCheck 
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const retryAfterMs = opts.retryAfterMs ?? 5_000;
   const unavailable = () => authUnavailable(Math.ceil(retryAfterMs / 1000));
+  const maxInFlight = opts.maxInFlight ?? 8;
+  let inFlight = 0;
   let failedAt = -Infinity;
 
   const failed = (message: string, error?: unknown) => {
@@ -48,6 +57,16 @@ export function createAuthServerCheck(opts: AuthServerOptions): AuthServerCheck 
   return async (token) => {
     // Auth just failed: do not queue every request behind another timeout
     if (Date.now() - failedAt < retryAfterMs) throw unavailable();
+    if (inFlight >= maxInFlight) throw authUnavailable(1);
+    inFlight++;
+    try {
+      return await ask(token);
+    } finally {
+      inFlight--;
+    }
+  };
+
+  async function ask(token: string): Promise<string> {
     let response: Response;
     try {
       response = await fetch(endpoint, {
@@ -76,5 +95,5 @@ export function createAuthServerCheck(opts: AuthServerOptions): AuthServerCheck 
       `the project's Auth server answered ${response.status}`,
       typeof body?.message === "string" ? body.message : "",
     );
-  };
+  }
 }
