@@ -1,11 +1,12 @@
 /**
- * POST /api/sessions/:id: stores the new message, asks the model, streams the
+ * POST /api/sessions/:id (and POST /api/chat, the session id in the body, for
+ * AI SDK 5+ clients): stores the new message, asks the model, streams the
  * reply in the chosen protocol, and stores the reply however the stream ends.
  */
 import type { Context } from "hono";
 import { Router } from "../contract.ts";
 import type { RouteDeps } from "../deps.ts";
-import { sendMessageRoute } from "./messages_contract.ts";
+import { chatRoute, sendMessageRoute } from "./messages_contract.ts";
 import type { UserClaims } from "../auth.ts";
 import {
   beginReply,
@@ -13,10 +14,10 @@ import {
   freeReplySlot,
   type QuotaUse,
   quotaUse,
-  replyState,
   saveReply,
   setGeneratedTitle,
   type Turn,
+  writePartial,
 } from "../chat_store.ts";
 import { asCaller, queryAsCaller, retryWhileUnavailable } from "../database.ts";
 import { ApiError, parseOr422, sessionNotFound } from "../errors.ts";
@@ -32,7 +33,7 @@ import {
 import { acceptedNames, resolveModel } from "../model_names.ts";
 import { relayReply } from "../reply_stream.ts";
 import { readJson } from "../request_body.ts";
-import { PostMessageBody, StreamQuery } from "../schemas.ts";
+import { ChatBody, PostMessageBody, StreamQuery } from "../schemas.ts";
 import { encoders, type Protocol, protocolForAccept, type ReplyIds } from "../stream_protocols.ts";
 import {
   contentTokens,
@@ -49,20 +50,23 @@ export function messageRoutes(deps: RouteDeps) {
   const { sql, config } = deps;
   const app = new Router(deps.signedIn);
 
-  app.add(sendMessageRoute, async (c) => {
+  const send = async (c: Context<Env>) => {
     // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
     const deadline = performance.now() + config.model.replyMaxMs;
     const claims = c.var.claims;
-    const id = sessionIdOf(c.req.param("session_id"));
-    const { message, model: requestedModel } = parseOr422(
-      PostMessageBody,
-      await readJson(c),
-      "body",
-    );
+    // POST /chat names the session in its body (the AI SDK's chat id), POST /sessions/{id} in its path
+    const inPath = c.req.param("session_id");
+    const body = inPath === undefined ? parseOr422(ChatBody, await readJson(c), "body") : {
+      ...parseOr422(PostMessageBody, await readJson(c), "body"),
+      sessionId: sessionIdOf(inPath),
+    };
+    const { message, model: requestedModel, sessionId: id } = body;
     const protocol = chooseProtocol(
       parseOr422(StreamQuery, c.req.query(), "query").protocol,
       c.req.header("accept"),
-      config.streamProtocol,
+      // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message stream
+      body.uiMessages ? "ui" : config.streamProtocol,
+      body.uiMessages,
     );
     // the model that serves the request: what gets recorded and reported, whatever was asked for
     const model = resolveModel(config.model, requestedModel);
@@ -214,9 +218,14 @@ export function messageRoutes(deps: RouteDeps) {
       deadline,
       watch: {
         everyMs: config.model.replyPollMs,
-        sessionDeleted: async () => {
-          const [row] = await queryAsCaller(sql, claims, (tx) => replyState(tx, slotId!, id));
-          return row!.state === "session_deleted";
+        persistMs: config.model.replyPersistMs,
+        write: async (delta) => {
+          const [row] = await queryAsCaller(
+            sql,
+            claims,
+            (tx) => writePartial(tx, { handle: slotId!, sessionId: id, delta, model }),
+          );
+          return row!.state;
         },
       },
       title: firstExchange && config.model.titles.enabled
@@ -246,7 +255,9 @@ export function messageRoutes(deps: RouteDeps) {
       deps.waitUntil(named);
       return named;
     }
-  });
+  };
+  app.add(sendMessageRoute, send);
+  app.add(chatRoute, send);
 
   function stream(
     c: Context<Env>,
@@ -259,7 +270,7 @@ export function messageRoutes(deps: RouteDeps) {
       save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
       title?: Promise<string | null>;
       deadline?: number;
-      watch?: { everyMs: number; sessionDeleted: () => Promise<boolean> };
+      watch?: { everyMs: number; persistMs: number; write: (delta: string) => Promise<string> };
     },
   ) {
     const encoder = encoders[protocol];
@@ -331,8 +342,10 @@ function chooseProtocol(
   asked: Protocol | undefined,
   accept: string | undefined,
   fallback: Protocol,
+  fallbackWins = false,
 ): Protocol {
   if (asked) return asked;
+  if (fallbackWins) return fallback;
   return protocolForAccept(accept) ?? fallback;
 }
 
