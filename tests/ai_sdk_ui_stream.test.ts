@@ -293,6 +293,18 @@ Deno.test("a stop from another instance ends the model call, stores the reply as
     select count(*)::int as n from chat_private.reply_slots where session_id = ${session}`;
   assert.equal(slots!.n, 0);
 
+  // a stopped reply is finished as the user chose: sending its message again replays it
+  const requestsBefore = api.model.requests.length;
+  const again = await fetch(`${server.url}/api/sessions/${session}?protocol=text`, {
+    method: "POST",
+    headers: { ...user.auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      messages: [{ role: "user", content: "Talk a lot", id: chat.messages[0]!.id }],
+    }),
+  });
+  assert.equal(await again.text(), reply!.content);
+  assert.equal(api.model.requests.length, requestsBefore);
+
   const none = await fetch(`${server.url}/api/chat/${session}/stream`, {
     method: "DELETE",
     headers: user.auth,

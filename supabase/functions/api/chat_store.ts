@@ -419,7 +419,8 @@ async function retriedTurn(
     retried: true,
     superseded: row!.superseded,
   };
-  const completed = ["stop", "length", "content_filter", "tool_calls"];
+  // a stopped reply is finished as the user chose: replayed, never written again
+  const completed = ["stop", "length", "content_filter", "tool_calls", "stopped"];
   if (row!.reply_id && completed.includes(row!.finish_reason ?? "")) {
     retried.storedReply = {
       id: row!.reply_id,
