@@ -64,9 +64,10 @@ export function messageRoutes(deps: RouteDeps) {
     const protocol = chooseProtocol(
       parseOr422(StreamQuery, c.req.query(), "query").protocol,
       c.req.header("accept"),
-      // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message stream
-      body.uiMessages ? "ui" : config.streamProtocol,
-      body.uiMessages,
+      // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message
+      // stream, as does what is sent to its route, /chat
+      body.uiMessages || inPath === undefined ? "ui" : config.streamProtocol,
+      body.uiMessages || inPath === undefined,
     );
     // the model that serves the request: what gets recorded and reported, whatever was asked for
     const model = resolveModel(config.model, requestedModel);
