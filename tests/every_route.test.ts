@@ -24,7 +24,10 @@ function operations(): { method: string; path: string; isPublic: boolean; body: 
       method: method.toUpperCase(),
       path: template.replace("{session_id}", crypto.randomUUID()),
       isPublic: op.security?.length === 0,
-      body: bodies[method],
+      // POST /chat names its session in the body, as the AI SDK sends its chat id
+      body: template === "/api/chat"
+        ? { ...bodies.post!, id: crypto.randomUUID() }
+        : bodies[method],
     }))
   );
 }

@@ -108,7 +108,7 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
             if (streaming) poll = setTimeout(tick, watch.persistMs);
           };
           // the first write at once: it records the model, which a re-attaching client is told
-          poll = setTimeout(tick, 0);
+          poll = setTimeout(tick, watch.persistMs);
         }
         relay.title?.then((title) => {
           if (title && !ended) send(relay.encoder.title(relay.ids, title));
