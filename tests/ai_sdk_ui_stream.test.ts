@@ -312,3 +312,59 @@ Deno.test("a stop from another instance ends the model call, stores the reply as
   assert.equal(none.status, 204, "nothing left to stop");
   await none.body?.cancel();
 });
+
+Deno.test("the request's shape picks the stream: ai 4.x messages (content and parts) get the data stream, ai 5+ UI messages the UI message stream", async () => {
+  api.model.script(hello);
+  const user = await api.user();
+  const post = (session: string, body: unknown) =>
+    fetch(`${server.url}/api/sessions/${session}`, {
+      method: "POST",
+      headers: { ...user.auth, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const ai4 = await post(crypto.randomUUID(), {
+    messages: [{
+      id: "m1",
+      role: "user",
+      content: "Say hello",
+      parts: [{ type: "text", text: "Say hello" }],
+    }],
+  });
+  assert.equal(ai4.headers.get("x-vercel-ai-data-stream"), "v1");
+  assert.match(await ai4.text(), /^8:/);
+  const ui = await post(crypto.randomUUID(), {
+    id: "ignored-on-this-route",
+    messages: [{ id: "m1", role: "user", parts: [{ type: "text", text: "Say hello" }] }],
+    trigger: "submit-message",
+  });
+  assert.equal(ui.headers.get("x-vercel-ai-ui-message-stream"), "v1");
+  assert.match(await ui.text(), /^data: \{"type":"start"/);
+  await api.idle();
+});
+
+Deno.test("a UI message with a file part is a 422 naming the part, and stores nothing", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  const response = await fetch(`${server.url}/api/chat`, {
+    method: "POST",
+    headers: { ...user.auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      id: session,
+      trigger: "submit-message",
+      messages: [{
+        id: "m1",
+        role: "user",
+        parts: [{ type: "text", text: "Look" }, {
+          type: "file",
+          mediaType: "image/png",
+          url: "data:image/png;base64,AA==",
+        }],
+      }],
+    }),
+  });
+  assert.equal(response.status, 422);
+  const { detail } = await response.json();
+  assert.deepEqual(detail[0].loc, ["body", "messages", 0, "parts", 1, "type"]);
+  assert.match(detail[0].msg, /only text parts/);
+  assert.deepEqual(await stored(api, session), []);
+});

@@ -18,10 +18,12 @@ export const SessionPath = z.object({
 
 /**
  * A UI message (ai 5 and later: `parts` instead of `content`) read as the text
- * of its text parts; any other part is refused below.
+ * of its text parts; any other part is refused below. A message with
+ * `content` (ai 4.x sends both) is read from its content alone.
  */
 function partsAsContent(message: unknown): unknown {
-  if (typeof message !== "object" || message === null || "content" in message) return message;
+  if (typeof message !== "object" || message === null) return message;
+  if ("content" in message) return { ...message, parts: undefined };
   const parts = (message as { parts?: unknown }).parts;
   if (!Array.isArray(parts)) return message;
   const text = parts.map((p) => (p as { type?: unknown; text?: unknown } | null)?.text)
@@ -79,9 +81,10 @@ const readBody = (body: z.infer<typeof MessageBodyFields>) => {
   return {
     message: NewMessage.parse(last),
     model: body.model,
-    // the shape an AI SDK 5+ client sends: it reads the UI message stream
-    uiMessages: typeof last === "object" && last !== null && "parts" in last ||
-      body.trigger !== undefined,
+    // the shape an AI SDK 5+ client sends (`trigger`, and parts without content: ai 4.x sends
+    // both and reads the data stream): it reads the UI message stream
+    uiMessages: body.trigger !== undefined ||
+      typeof last === "object" && last !== null && "parts" in last && !("content" in last),
   };
 };
 
