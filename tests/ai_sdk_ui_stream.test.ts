@@ -199,7 +199,10 @@ Deno.test("ai 7 Chat: after a dropped connection the reply goes on, and a fresh 
   assert.equal(resumed.messages.length, 2);
   assert.equal(resumed.replyText, words.join(""), "the whole reply, nothing lost or doubled");
   assert.equal(resumed.reply!.id, first.reply!.id);
-  assert.equal((resumed.reply!.metadata as { ending: string }).ending, "stop");
+  const resumedMetadata = resumed.reply!.metadata as Record<string, unknown>;
+  assert.equal(resumedMetadata.ending, "stop");
+  assert.equal(resumedMetadata.model, "test-model");
+  assert.equal(resumedMetadata.sessionId, session);
 
   await api.idle();
   const [, reply] = await stored(api, session);

@@ -82,11 +82,14 @@ export function resumeRoutes(deps: RouteDeps) {
       }
     }
 
+    // the model is recorded with the reply's first progress write, REPLY_PERSIST_MS in
+    const model: string = first.model ??
+      (await sleep(config.model.replyPersistMs).then(() => read(claims, id, handle))).model ?? "";
     const ids = {
       sessionId: id,
       userMessageId: first.user_message_id!,
       assistantMessageId: handle,
-      model: first.model ?? "",
+      model,
     };
     const encoder = encoders[protocol];
     return c.body(
