@@ -371,3 +371,29 @@ Deno.test("a UI message with a file part is a 422 naming the part, and stores no
   assert.match(detail[0].msg, /only text parts/);
   assert.deepEqual(await stored(api, session), []);
 });
+
+Deno.test("DELETE /api/sessions/{id}/stream stops a plain-text reply: its stream ends with what was stored as stopped", async () => {
+  api.model.script(slow);
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  const post = await fetch(`${server.url}/api/sessions/${session}?protocol=text`, {
+    method: "POST",
+    headers: { ...user.auth, "content-type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content: "Talk" }] }),
+  });
+  const reader = post.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("word2")) text += (await reader.read()).value;
+  const stop = await fetch(`${server.url}/api/sessions/${session}/stream`, {
+    method: "DELETE",
+    headers: user.auth,
+  });
+  assert.equal(stop.status, 200);
+  const stopped = await stop.json();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+  await api.idle();
+  const [, reply] = await stored(api, session);
+  assert.deepEqual([reply!.finish_reason, reply!.content], ["stopped", text]);
+  assert.deepEqual([stopped.finish_reason, stopped.content], ["stopped", text]);
+  assert.ok(text.length < words.join("").length);
+});

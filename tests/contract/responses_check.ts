@@ -24,11 +24,25 @@ const api = await startTestApi();
 // deno-lint-ignore no-explicit-any -- the document is arbitrary JSON
 const document: any = (await json(send(api, undefined, "GET", "/api/openapi.json"))).body;
 
+const SAME_SEND = "the handler of POST /api/sessions/{session_id} (routes/messages.ts), whose " +
+  "tests reach this status; POST /api/chat only reads the session id from the body instead";
+
 /**
  * Documented (operation, status) pairs no test reaches, each with the reason.
  * Every other documented pair must be seen at least once.
  */
-const notReachedInTests: Record<string, string> = {};
+const notReachedInTests: Record<string, string> = {
+  "POST /api/chat 404": SAME_SEND,
+  "POST /api/chat 409": SAME_SEND,
+  "POST /api/chat 413": SAME_SEND,
+  "POST /api/chat 429": SAME_SEND,
+  "POST /api/chat 502": SAME_SEND,
+  "POST /api/chat 504": SAME_SEND,
+  "DELETE /api/sessions/{session_id}/stream 202":
+    "a stop not stored within 10 s: the streaming instance sees it within REPLY_POLL_MS",
+  "DELETE /api/chat/{session_id}/stream 202":
+    "a stop not stored within 10 s: the streaming instance sees it within REPLY_POLL_MS",
+};
 
 const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: true });
 addFormats.default(ajv);
@@ -93,6 +107,8 @@ Deno.test("every response's content type is documented, and every JSON body matc
     const method = (r.method === "HEAD" ? "GET" : r.method).toLowerCase();
     const content = document.paths[template][method].responses[r.status].content ?? {};
     const mediaType = r.type.split(";")[0]!.trim();
+    // a 204 has no content, so no content type
+    if (r.status === 204 && !mediaType && r.body === undefined) continue;
     if (!(mediaType in content)) {
       problems.add(`${key}: content type ${mediaType} is not documented`);
       continue;
