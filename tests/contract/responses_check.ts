@@ -72,6 +72,9 @@ function classify(r: RecordedResponse): { key?: string; problem?: string; skip?:
     return { problem: `undocumented: ${r.method} ${r.path} answered ${r.status}` };
   }
   const key = `${method.toUpperCase()} ${template} ${r.status}`;
+  // the body limit answers before any route, also for a route that takes no body (the fuzz
+  // test draws such requests): app-wide, as above
+  if (r.status === 413 && !operation.responses[413]) return { skip: true };
   if (!operation.responses[r.status]) return { key, problem: `undocumented status: ${key}` };
   return { key };
 }
