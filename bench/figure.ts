@@ -66,7 +66,9 @@ export interface Bench {
   /** a shared baseline process */
   baseline(kind: BaselineKind): Promise<Running>;
   /** a further API process of the figure's own (another database URL, pool size); stop it when done */
-  startApi(opts?: { databaseUrl?: string; poolMax?: number }): Promise<Started>;
+  startApi(
+    opts?: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> },
+  ): Promise<Started>;
   /** a further baseline process of the figure's own; stop it when done */
   startBaseline(kind: BaselineKind): Promise<Started>;
 }

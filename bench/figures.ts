@@ -11,6 +11,7 @@ import { firstByte } from "./figures/first_byte.ts";
 import { isolation } from "./figures/isolation.ts";
 import { longSessions } from "./figures/long_sessions.ts";
 import { relay } from "./figures/relay.ts";
+import { resumable } from "./figures/resumable.ts";
 import { roundTrips } from "./figures/round_trips.ts";
 import { streams } from "./figures/streams.ts";
 import { throughput } from "./figures/throughput.ts";
@@ -20,6 +21,7 @@ export const figures: Figure[] = [
   throughput,
   firstByte,
   relay,
+  resumable,
   streams,
   isolation,
   longSessions,

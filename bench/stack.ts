@@ -69,9 +69,11 @@ export async function startBench(
       running.push(process);
       return process;
     };
-    const startApi = (o: { databaseUrl?: string; poolMax?: number } = {}) =>
+    const startApi = (
+      o: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> } = {},
+    ) =>
       tracked(startDenoServer(API_ARGS, {
-        env: apiEnv(o.databaseUrl ?? db.url, o.poolMax ?? 5),
+        env: { ...apiEnv(o.databaseUrl ?? db.url, o.poolMax ?? 5), ...o.env },
         probe: "/api/health",
       }));
     const baselineArgs: Record<BaselineKind, string[]> = {

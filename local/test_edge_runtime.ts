@@ -21,6 +21,8 @@ const root = new URL("../", import.meta.url).pathname;
  * Every other test file runs under 2.1.4 too, so new tests get it by default.
  */
 const localTooling: Record<string, string> = {
+  "ai7_browser.test.ts":
+    "drives Chromium; bundles its page with `deno bundle`, which Deno 2.1 lacks (local tooling)",
   "docs_browser.test.ts": "drives Chromium against `deno task dev`",
   "local_dev.test.ts": "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
   "module_graph.test.ts":

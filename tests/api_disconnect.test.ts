@@ -1,4 +1,8 @@
-/** Over a real socket: a client that leaves mid-stream stops the model call, and what was streamed is kept. */
+/**
+ * Over a real socket: a client that leaves mid-stream ends nothing. The reply
+ * goes on being written and is stored whole (so a client can re-attach to it,
+ * tests/ai_sdk_ui_stream.test.ts); only a stop ends it early.
+ */
 import assert from "node:assert/strict";
 import { startTestApi } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";
@@ -8,7 +12,7 @@ const api = await startTestApi();
 const words = Array.from({ length: 60 }, (_, i) => `word${i} `);
 
 for (const protocol of ["text", "data", "sse"]) {
-  Deno.test(`${protocol} protocol: a client disconnecting mid-stream stops the model and the partial reply is stored`, async () => {
+  Deno.test(`${protocol} protocol: a client disconnecting mid-stream leaves the model writing, and the whole reply is stored`, async () => {
     api.model.script(() => ({ chunks: words, delayMs: 30 }));
     const server = api.listen();
     const user = await api.user();
@@ -34,19 +38,10 @@ for (const protocol of ["text", "data", "sse"]) {
         "the stored reply",
       );
       assert.equal(reply!.role, "assistant");
-      assert.equal(reply!.finish_reason, "client_closed");
-      assert.ok(reply!.content.startsWith("word0 word1 word2 word3"), reply!.content);
-      assert.ok(words.join("").startsWith(reply!.content));
-      assert.ok(
-        reply!.content.length < words.join("").length,
-        "the model was stopped before it finished",
-      );
-      await eventually(
-        () => Promise.resolve(api.model.openStreams),
-        (n) => n === 0,
-        "the upstream stream to close",
-      );
-      assert.equal(api.model.abandonedStreams, abandonedBefore + 1);
+      assert.equal(reply!.finish_reason, "stop");
+      assert.equal(reply!.content, words.join(""));
+      assert.equal(api.model.openStreams, 0);
+      assert.equal(api.model.abandonedStreams, abandonedBefore, "the model stream ran to its end");
     } finally {
       await api.idle();
       await server.close();

@@ -203,10 +203,19 @@ Deno.test("at the connection limit: 503 with Retry-After, nothing half-stored, a
     assert.equal(response.status, 200);
     const body = response.text();
 
-    await closeAppConnections();
     // the app's idle connections go (as when the pooler or Postgres restarts), then the role's
-    // one connection is taken
-    const held = await blocker.reserve();
+    // one connection is taken; the streaming reply writes its progress every 250 ms and may
+    // take the connection back first: then close again
+    let held: postgres.ReservedSql;
+    for (let attempt = 1;; attempt++) {
+      await closeAppConnections();
+      try {
+        held = await blocker.reserve();
+        break;
+      } catch (error) {
+        if (attempt === 20) throw error;
+      }
+    }
     const [me] = await held<{ pid: number }[]>`select pg_backend_pid() as pid`;
     blockerPid = me!.pid;
 

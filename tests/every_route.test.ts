@@ -24,7 +24,10 @@ function operations(): { method: string; path: string; isPublic: boolean; body: 
       method: method.toUpperCase(),
       path: template.replace("{session_id}", crypto.randomUUID()),
       isPublic: op.security?.length === 0,
-      body: bodies[method],
+      // POST /chat names its session in the body, as the AI SDK sends its chat id
+      body: template === "/api/chat"
+        ? { ...bodies.post!, id: crypto.randomUUID() }
+        : bodies[method],
     }))
   );
 }
@@ -82,7 +85,7 @@ Deno.test("a rename whose body is over MAX_BODY_BYTES gets 413 and renames nothi
 Deno.test("every route with a session id answers 422 naming the path for one that is not a UUID", async () => {
   let checked = 0;
   for (const op of operations()) {
-    if (!/\/sessions\/[0-9a-f-]{36}/.test(op.path)) continue;
+    if (!/\/(sessions|chat)\/[0-9a-f-]{36}/.test(op.path)) continue;
     checked++;
     const malformed = { ...op, path: op.path.replace(/[0-9a-f-]{36}/, "not-a-uuid") };
     const { status, body } = await answer(api, malformed, true);

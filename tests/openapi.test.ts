@@ -22,14 +22,19 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
     )
     .sort();
   assert.deepEqual(operations, [
+    "DELETE /api/chat/{session_id}/stream",
     "DELETE /api/empty-sessions",
     "DELETE /api/sessions/{session_id}",
+    "DELETE /api/sessions/{session_id}/stream",
+    "GET /api/chat/{session_id}/stream",
     "GET /api/health",
     "GET /api/sessions",
     "GET /api/sessions/{session_id}",
     "GET /api/sessions/{session_id}/export",
+    "GET /api/sessions/{session_id}/stream",
     "GET /api/usage",
     "PATCH /api/sessions/{session_id}/title",
+    "POST /api/chat",
     "POST /api/sessions/{session_id}",
   ]);
   assert.deepEqual(body.components.securitySchemes.bearerAuth, {
@@ -53,6 +58,7 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
   ]);
   // the request bodies come from the zod schemas that validate them
   assert.deepEqual(body.components.schemas.PostMessageBody.required, ["messages"]);
+  assert.deepEqual(body.components.schemas.ChatBody.required.sort(), ["id", "messages"]);
   assert.deepEqual(body.components.schemas.TitleBody.required, ["title"]);
   // every operation on a session declares its id, with the pattern that validates it
   for (const [path, item] of Object.entries(body.paths)) {

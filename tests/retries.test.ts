@@ -201,7 +201,7 @@ Deno.test("a retry that replays a completed reply is answered at the daily limit
 
 const slowWords = Array.from({ length: 60 }, (_, i) => `word${i} `);
 
-Deno.test("after the client really disconnected, a retry asks the model again and its reply replaces the partial one", async () => {
+Deno.test("after the client really disconnected, the reply goes on: a retry meanwhile is told to wait, a retry after it gets the stored reply", async () => {
   const server = api.listen();
   const user = await api.user();
   const session = crypto.randomUUID();
@@ -218,21 +218,22 @@ Deno.test("after the client really disconnected, a retry asks the model again an
     await readUntil(reader, "word3");
     client.abort();
     await reader.cancel().catch(() => {});
+    const requestsBefore = api.model.requests.length;
+    api.model.script(hello);
+    const meanwhile = await chat(api, user, session, "Talk a lot", { id: "c-1", protocol: "text" });
+    assert.equal(meanwhile.status, 409);
+    assert.ok(meanwhile.headers.get("retry-after"));
     await eventually(
       () => stored(api, session),
-      (rows) => rows[1]?.finish_reason === "client_closed",
-      "the partial reply",
+      (rows) => rows[1]?.finish_reason === "stop",
+      "the whole reply",
     );
-    api.model.script(hello);
     const retry = await chat(api, user, session, "Talk a lot", { id: "c-1", protocol: "text" });
-    assert.equal(retry.body, "Hello there!");
-    assert.deepEqual(
-      api.model.requests.at(-1)!.messages.map((m) => m.role),
-      ["system", "user"],
-    );
+    assert.equal(retry.body, slowWords.join(""));
+    assert.equal(api.model.requests.length, requestsBefore, "the model was not asked again");
     assert.deepEqual(
       (await stored(api, session)).map((m) => [m.role, m.content, m.finish_reason]),
-      [["user", "Talk a lot", null], ["assistant", "Hello there!", "stop"]],
+      [["user", "Talk a lot", null], ["assistant", slowWords.join(""), "stop"]],
     );
   } finally {
     await api.idle();

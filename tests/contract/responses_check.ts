@@ -24,11 +24,25 @@ const api = await startTestApi();
 // deno-lint-ignore no-explicit-any -- the document is arbitrary JSON
 const document: any = (await json(send(api, undefined, "GET", "/api/openapi.json"))).body;
 
+const SAME_SEND = "the handler of POST /api/sessions/{session_id} (routes/messages.ts), whose " +
+  "tests reach this status; POST /api/chat only reads the session id from the body instead";
+
 /**
  * Documented (operation, status) pairs no test reaches, each with the reason.
  * Every other documented pair must be seen at least once.
  */
-const notReachedInTests: Record<string, string> = {};
+const notReachedInTests: Record<string, string> = {
+  "POST /api/chat 404": SAME_SEND,
+  "POST /api/chat 409": SAME_SEND,
+  "POST /api/chat 413": SAME_SEND,
+  "POST /api/chat 429": SAME_SEND,
+  "POST /api/chat 502": SAME_SEND,
+  "POST /api/chat 504": SAME_SEND,
+  "DELETE /api/sessions/{session_id}/stream 202":
+    "a stop not stored within 10 s: the streaming instance sees it within REPLY_POLL_MS",
+  "DELETE /api/chat/{session_id}/stream 202":
+    "a stop not stored within 10 s: the streaming instance sees it within REPLY_POLL_MS",
+};
 
 const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: true });
 addFormats.default(ajv);
@@ -58,8 +72,8 @@ function classify(r: RecordedResponse): { key?: string; problem?: string; skip?:
     return { problem: `undocumented: ${r.method} ${r.path} answered ${r.status}` };
   }
   const key = `${method.toUpperCase()} ${template} ${r.status}`;
-  // the body limit is the app's, before any route: a body sent to a route that reads none is a 413
-  // there too, answered in the error shape (checked below with the app's own answers)
+  // the body limit answers before any route, also for a route that takes no body (the fuzz
+  // test draws such requests): app-wide, as above
   if (r.status === 413 && !operation.responses[413]) return { skip: true };
   if (!operation.responses[r.status]) return { key, problem: `undocumented status: ${key}` };
   return { key };
@@ -96,6 +110,8 @@ Deno.test("every response's content type is documented, and every JSON body matc
     const method = (r.method === "HEAD" ? "GET" : r.method).toLowerCase();
     const content = document.paths[template][method].responses[r.status].content ?? {};
     const mediaType = r.type.split(";")[0]!.trim();
+    // a 204 has no content, so no content type
+    if (r.status === 204 && !mediaType && r.body === undefined) continue;
     if (!(mediaType in content)) {
       problems.add(`${key}: content type ${mediaType} is not documented`);
       continue;

@@ -15,6 +15,7 @@ import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { resumeRoutes } from "./routes/resume.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { usageRoutes } from "./routes/usage.ts";
 
@@ -47,6 +48,7 @@ export function createApp(deps: Deps) {
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: [
         "x-vercel-ai-data-stream",
+        "x-vercel-ai-ui-message-stream",
         "x-chat-session-id",
         "x-user-message-id",
         "x-assistant-message-id",
@@ -77,7 +79,16 @@ export function createApp(deps: Deps) {
     // attached by each route that is not public (`contract.ts`): every request passes it once
     signedIn: requireUser(deps.verifyToken),
   };
-  for (const routes of [healthRoutes, sessionRoutes, messageRoutes, usageRoutes, exportRoutes]) {
+  for (
+    const routes of [
+      healthRoutes,
+      sessionRoutes,
+      messageRoutes,
+      resumeRoutes,
+      usageRoutes,
+      exportRoutes,
+    ]
+  ) {
     app.route("/", routes(routeDeps));
   }
   app.route("/", docsRoutes(() => openApiDocument(app)));

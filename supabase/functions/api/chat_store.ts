@@ -221,6 +221,42 @@ export function replyState(tx: Tx, handle: string, sessionId: string) {
     select chat_private.reply_state(${handle}, ${sessionId}) as state`;
 }
 
+/**
+ * Appends what the model wrote since the last call to the reply in progress
+ * (so another connection can follow it) and reads, in the same round trip,
+ * what became of it: as `replyState`, or `stopped` when a client asked to stop it.
+ */
+export function writePartial(
+  tx: Tx,
+  reply: { handle: string; sessionId: string; delta: string; model: string },
+) {
+  return tx<{ state: "session_deleted" | "streaming" | "released" | "stopped" }[]>`
+    select chat_private.write_partial(${reply.handle}, ${reply.sessionId},
+                                      ${storable(reply.delta)}, ${reply.model}) as state`;
+}
+
+/** Asks the reply in progress in a session to stop; its id, or null when none streams. */
+export function requestStop(tx: Tx, sessionId: string) {
+  return tx<{ id: string | null }[]>`select chat_private.request_stop(${sessionId}) as id`;
+}
+
+/** A reply as a re-attaching client follows it: in progress (text so far), stored, or gone. */
+export interface FollowedReply {
+  state: "streaming" | "stored" | "gone";
+  id: string | null;
+  user_message_id: string | null;
+  model: string | null;
+  content: string | null;
+  finish_reason: Ending | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+}
+
+/** The reply in progress in a session (`handle` null), or the one followed by its handle. */
+export function followReply(tx: Tx, sessionId: string, handle: string | null) {
+  return tx<FollowedReply[]>`select * from chat_private.follow_reply(${sessionId}, ${handle})`;
+}
+
 /** Frees a reply slot whose reply could not be saved. */
 export function freeReplySlot(tx: Tx, slotId: string) {
   return tx`select chat_private.free_reply_slot(${slotId})`;
@@ -383,7 +419,8 @@ async function retriedTurn(
     retried: true,
     superseded: row!.superseded,
   };
-  const completed = ["stop", "length", "content_filter", "tool_calls"];
+  // a stopped reply is finished as the user chose: replayed, never written again
+  const completed = ["stop", "length", "content_filter", "tool_calls", "stopped"];
   if (row!.reply_id && completed.includes(row!.finish_reason ?? "")) {
     retried.storedReply = {
       id: row!.reply_id,

@@ -68,6 +68,11 @@ const Env = z.object({
   REPLY_MAX_SECONDS: int(1).default(120),
   /** how often a streaming reply reads its row, to learn that its session was deleted (on any instance) */
   REPLY_POLL_MS: int(50).default(1000),
+  /**
+   * how often, at most, a streaming reply appends its new text to its row (so another connection
+   * can re-attach to it) and how often a re-attached stream reads it
+   */
+  REPLY_PERSIST_MS: int(20).default(250),
   SYSTEM_PROMPT: z.string().min(1).default("You are a helpful assistant."),
   /** tokens of history (system prompt included) sent to the model, by default and per model */
   HISTORY_TOKEN_BUDGET: int(100).default(16_000),
@@ -113,6 +118,7 @@ export interface Config {
     maxRetries: number;
     replyMaxMs: number;
     replyPollMs: number;
+    replyPersistMs: number;
     systemPrompt: string;
     historyBudget: (model: string) => number;
     titles: { enabled: boolean; model: string };
@@ -168,6 +174,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxRetries: e.OPENAI_MAX_RETRIES,
       replyMaxMs: e.REPLY_MAX_SECONDS * 1000,
       replyPollMs: e.REPLY_POLL_MS,
+      replyPersistMs: e.REPLY_PERSIST_MS,
       systemPrompt: e.SYSTEM_PROMPT,
       historyBudget: budgets(e.HISTORY_TOKEN_BUDGET, e.HISTORY_TOKEN_BUDGETS),
       titles: { enabled: e.TITLE_GENERATION, model: e.TITLE_MODEL ?? e.OPENAI_MODEL },

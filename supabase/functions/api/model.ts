@@ -50,7 +50,9 @@ export type Ending =
   /** cut at REPLY_MAX_SECONDS */
   | "max_duration"
   /** cut because the worker serving it was retired */
-  | "shutdown";
+  | "shutdown"
+  /** stopped by the user (a stop request, from any connection) */
+  | "stopped";
 
 export interface Usage {
   promptTokens: number;

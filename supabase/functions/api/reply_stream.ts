@@ -1,8 +1,9 @@
 /**
  * Relays a model reply to the client as it arrives and saves it however the
- * stream ends: completed, the client gone (the upstream call is stopped at
- * once and what was streamed is kept), the model failing midway, the reply
- * running past its deadline, or the worker being retired.
+ * stream ends: completed, stopped by the user, the model failing midway, the
+ * reply running past its deadline, or the worker being retired. The client
+ * leaving ends nothing: the reply goes on being written and saved, and is
+ * persisted as it grows, so the client can re-attach to it (resume.ts).
  */
 import type { InFlightReplies, StopReply } from "./in_flight.ts";
 import type { Ending, ReplyChunk, Usage } from "./model.ts";
@@ -14,6 +15,8 @@ export interface Relay {
   chunks: AsyncIterator<ReplyChunk>;
   /** stops the upstream call */
   abort: () => void;
+  /** the client leaving stops the upstream too (a re-attached stream: the reply goes on elsewhere) */
+  abortWhenClientLeaves?: boolean;
   /** saves the reply; a rejection is reported to the client where the protocol can */
   save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
   /** the session's new title, announced in the stream if it is ready before the reply ends */
@@ -26,11 +29,15 @@ export interface Relay {
   /** `performance.now()` time at which the reply is stopped and saved as `max_duration` */
   deadline?: number;
   /**
-   * Reads the reply's row every `everyMs` while the model streams: the
-   * session may be deleted by any instance, and only Postgres knows. True
-   * when it was: the model call is stopped and nothing is saved.
+   * The reply's row, written and read while the model streams: `write(delta)`
+   * appends what the model wrote since the last write, at most every
+   * `persistMs` (bounded writes, so another connection can follow the reply),
+   * and answers what became of it; with nothing new it is still called every
+   * `everyMs`, as the poll. A stop or the session's deletion can come from any
+   * instance, and only Postgres knows: `session_deleted` stops the model call
+   * and nothing is saved; `stopped` stops it and the reply is saved as `stopped`.
    */
-  watch?: { everyMs: number; sessionDeleted: () => Promise<boolean> };
+  watch?: { everyMs: number; persistMs: number; write: (delta: string) => Promise<string> };
 }
 
 /** What the client is told when the worker is retired mid-reply. */
@@ -62,7 +69,6 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         if (!window) flush();
       };
       const run = async () => {
-        let content = "";
         let finished = false;
         let ended = false;
         // stopped on purpose (deadline, retirement) while the model was still streaming
@@ -70,7 +76,7 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         let stoppedAs: StreamEnding | undefined;
         const saved = Promise.withResolvers<void>();
         const stop = (ending: StreamEnding) => {
-          if (streaming && !clientGone && !stoppedAs) {
+          if (streaming && !stoppedAs) {
             stoppedAs = ending;
             relay.abort();
           }
@@ -82,17 +88,27 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
           : setTimeout(() => stop("max_duration"), relay.deadline - performance.now());
         let poll: ReturnType<typeof setTimeout> | undefined;
         const watch = relay.watch;
+        let content = "";
         if (watch) {
-          const check = async () => {
-            try {
-              if (await watch.sessionDeleted()) stop("session_deleted");
-            } catch (error) {
-              // the database briefly away: keep streaming, read again next time
-              relay.log("reading the reply's state failed", error);
+          let persisted = 0;
+          let lastRead = -Infinity;
+          const tick = async () => {
+            const delta = content.slice(persisted);
+            if (delta || performance.now() - lastRead >= watch.everyMs) {
+              try {
+                const state = await watch.write(delta);
+                persisted += delta.length;
+                lastRead = performance.now();
+                if (state === "session_deleted" || state === "stopped") stop(state);
+              } catch (error) {
+                // the database briefly away: keep streaming, write and read again next time
+                relay.log("writing the reply's progress failed", error);
+              }
             }
-            if (streaming) poll = setTimeout(check, watch.everyMs);
+            if (streaming) poll = setTimeout(tick, watch.persistMs);
           };
-          poll = setTimeout(check, watch.everyMs);
+          // the first write at once: it records the model, which a re-attaching client is told
+          poll = setTimeout(tick, watch.persistMs);
         }
         relay.title?.then((title) => {
           if (title && !ended) send(relay.encoder.title(relay.ids, title));
@@ -113,7 +129,7 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
             if (chunk.usage) outcome.usage = chunk.usage;
           }
         } catch (error) {
-          if (!clientGone && !stoppedAs) {
+          if (!stoppedAs) {
             const failure = error as { ending?: Ending; message?: string };
             outcome.ending = failure.ending ?? "model_error";
             outcome.error = failure.message ?? "The model's reply broke off";
@@ -123,9 +139,8 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
         streaming = false;
         clearTimeout(cutoff);
         clearTimeout(poll);
-        // stopped because the client left or by us, unless the model had finished by then
-        if (clientGone && !finished) outcome.ending = "client_closed";
-        else if (stoppedAs === "session_deleted") {
+        // stopped on purpose, unless the model had finished by then
+        if (stoppedAs === "session_deleted") {
           // there is nowhere to save it: its handle and slot went with the session
           outcome.ending = stoppedAs;
           outcome.error = DELETED_MESSAGE;
@@ -154,8 +169,9 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
       relay.waitUntil(run());
     },
     cancel() {
+      // the client left: the reply goes on (it can be re-attached), only the bytes are dropped
       clientGone = true;
-      relay.abort();
+      if (relay.abortWhenClientLeaves) relay.abort();
     },
   });
 }

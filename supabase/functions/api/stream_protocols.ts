@@ -5,13 +5,14 @@
  * - data: the AI SDK data stream protocol v1, for `useChat({ streamProtocol: 'data' })`
  *   of every ai 3.x and 4.x release (the default: the original frontend names no protocol)
  * - sse:  Server-Sent Events with structured events
+ * - ui:   the AI SDK UI message stream v1 (SSE of JSON chunks), for `useChat`/`Chat` of ai 5, 6, 7
  * Hand-written: each is a line format of a few lines, and no library encodes
  * all three from one event sequence without owning the response lifecycle.
  */
 import { parseAccept } from "hono/utils/accept";
 import type { Ending, Usage } from "./model.ts";
 
-export type Protocol = "text" | "data" | "sse";
+export type Protocol = "text" | "data" | "sse" | "ui";
 
 export interface ReplyIds {
   sessionId: string;
@@ -67,6 +68,7 @@ function aiSdkFinishReason(ending: StreamEnding): string {
     case "session_deleted":
       return "error";
     case "client_closed":
+    case "stopped":
       return "other";
   }
 }
@@ -151,4 +153,51 @@ const sse: Encoder = {
   },
 };
 
-export const encoders: Record<Protocol, Encoder> = { text, data, sse };
+/** One UI message stream chunk, as `JsonToSseTransformStream` frames it. */
+const chunk = (payload: Record<string, unknown>) => `data: ${JSON.stringify(payload)}\n\n`;
+/** The reply is one text part; its id only ties the text chunks together. */
+const TEXT_PART = "text";
+
+/**
+ * The UI message stream (`x-vercel-ai-ui-message-stream: v1`), with only chunk
+ * types and finish reasons that ai 5, 6 and 7 all accept (an unknown one fails
+ * the client's whole request). `start` carries the stored assistant message's
+ * id (a resumed reply replaces the message with that id) and metadata; the
+ * title, usage and how the reply ended (`ending`, as stored) are metadata too.
+ */
+const ui: Encoder = {
+  headers: {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    "x-vercel-ai-ui-message-stream": "v1",
+    "x-accel-buffering": "no",
+  },
+  start: (i) =>
+    chunk({
+      type: "start",
+      messageId: i.assistantMessageId,
+      messageMetadata: { sessionId: i.sessionId, userMessageId: i.userMessageId, model: i.model },
+    }) + chunk({ type: "start-step" }) + chunk({ type: "text-start", id: TEXT_PART }),
+  delta: (text) => chunk({ type: "text-delta", id: TEXT_PART, delta: text }),
+  title: (_i, title) => chunk({ type: "message-metadata", messageMetadata: { title } }),
+  end: (i, outcome) => {
+    const usage = outcome.usage && {
+      inputTokens: outcome.usage.promptTokens,
+      outputTokens: outcome.usage.completionTokens,
+      totalTokens: outcome.usage.promptTokens + outcome.usage.completionTokens,
+    };
+    const messageMetadata = { model: i.model, ending: outcome.ending, usage };
+    // ai 5 closes its text parts at finish-step: the text ends first
+    const closing = chunk({ type: "text-end", id: TEXT_PART }) + chunk({ type: "finish-step" });
+    // the client raises an error chunk as an Error and reads no further: the metadata goes first
+    const error = outcome.error === undefined
+      ? ""
+      : chunk({ type: "message-metadata", messageMetadata }) +
+        chunk({ type: "error", errorText: outcome.error });
+    return closing + error +
+      chunk({ type: "finish", finishReason: aiSdkFinishReason(outcome.ending), messageMetadata }) +
+      "data: [DONE]\n\n";
+  },
+};
+
+export const encoders: Record<Protocol, Encoder> = { text, data, sse, ui };

@@ -1,40 +1,47 @@
 /**
- * POST /api/sessions/:id: a turn of the conversation (`turn/turn.ts`), its
- * reply streamed in the protocol the client chose.
+ * POST /api/sessions/:id, and POST /api/chat (the session id in the body, for
+ * AI SDK 5+ clients): a turn of the conversation (`turn/turn.ts`), its reply
+ * streamed in the protocol the client chose.
  */
+import type { Context } from "hono";
 import { Router } from "../contract.ts";
-import type { RouteDeps } from "../deps.ts";
+import type { RouteDeps, SignedIn } from "../deps.ts";
 import { type Protocol, protocolForAccept } from "../stream_protocols.ts";
-import { takeTurn } from "../turn/turn.ts";
-import { sendMessageRoute } from "./messages_contract.ts";
+import { takeTurn, type TurnRequest } from "../turn/turn.ts";
+import { chatRoute, sendMessageRoute } from "./messages_contract.ts";
 
 export function messageRoutes(deps: RouteDeps) {
   const app = new Router(deps.signedIn);
 
-  app.add(sendMessageRoute, async (c) => {
-    const { message, model } = c.req.valid("json");
-    const protocol = chooseProtocol(
-      c.req.valid("query").protocol,
-      c.req.header("accept"),
-      deps.config.streamProtocol,
-    );
+  const send = async (
+    c: Context<SignedIn>,
+    body: { message: TurnRequest["message"]; model?: string; uiMessages: boolean },
+    sessionId: string,
+    asked: Protocol | undefined,
+    viaChatRoute = false,
+  ) => {
+    // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message
+    // stream, as does what is sent to its route, /chat
+    const aiSdk5 = body.uiMessages || viaChatRoute;
+    const protocol = asked ??
+      (aiSdk5 ? "ui" : protocolForAccept(c.req.header("accept")) ?? deps.config.streamProtocol);
     const reply = await takeTurn(deps, c.var.claims, {
-      sessionId: c.req.valid("param").session_id,
-      message,
-      model,
+      sessionId,
+      message: body.message,
+      model: body.model,
       protocol,
     });
     return c.body(reply.body, 200, reply.headers);
+  };
+
+  app.add(sendMessageRoute, async (c) => {
+    const body = c.req.valid("json");
+    return await send(c, body, c.req.valid("param").session_id, c.req.valid("query").protocol);
+  });
+  app.add(chatRoute, async (c) => {
+    const body = c.req.valid("json");
+    return await send(c, body, body.sessionId, c.req.valid("query").protocol, true);
   });
 
   return app.app;
-}
-
-function chooseProtocol(
-  asked: Protocol | undefined,
-  accept: string | undefined,
-  fallback: Protocol,
-): Protocol {
-  if (asked) return asked;
-  return protocolForAccept(accept) ?? fallback;
 }

@@ -1,9 +1,10 @@
 /**
  * What a turn does with its reply's handle once the message is stored: saves
  * the reply under it however the stream ends, frees it when the reply cannot
- * be saved, and reads whether the session was deleted meanwhile.
+ * be saved, and persists it as it streams, reading whether it was stopped or
+ * its session deleted meanwhile.
  */
-import { freeReplySlot, replyState, saveReply } from "../chat_store.ts";
+import { freeReplySlot, saveReply, writePartial } from "../chat_store.ts";
 import { queryAsCaller, retryWhileUnavailable } from "../database.ts";
 import type { Ending, Usage } from "../model.ts";
 import { contentTokens } from "../token_budget.ts";
@@ -14,8 +15,12 @@ export interface ReplySlot {
   save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
   /** frees the slot of a reply that will not be saved */
   release: () => Promise<void>;
-  /** true once the session has been deleted, by any instance */
-  sessionDeleted: () => Promise<boolean>;
+  /**
+   * appends what the reply said since the last write to its persisted partial (so another
+   * connection can resume it) and reads its state: a stop or the session's deletion, asked
+   * for by any instance, is seen here
+   */
+  writePartial: (delta: string) => Promise<string>;
 }
 
 export function replySlot(
@@ -53,13 +58,13 @@ export function replySlot(
         throw error;
       });
     },
-    sessionDeleted: async () => {
+    writePartial: async (delta) => {
       const [row] = await queryAsCaller(
         sql,
         claims,
-        (tx) => replyState(tx, reply.slotId, sessionId),
+        (tx) => writePartial(tx, { handle: reply.slotId, sessionId, delta, model: reply.model }),
       );
-      return row!.state === "session_deleted";
+      return row!.state;
     },
   };
 }

@@ -86,7 +86,11 @@ export async function takeTurn(
     abort,
     save: slot.save,
     deadline,
-    watch: { everyMs: config.model.replyPollMs, sessionDeleted: slot.sessionDeleted },
+    watch: {
+      everyMs: config.model.replyPollMs,
+      persistMs: config.model.replyPersistMs,
+      write: slot.writePartial,
+    },
     title: firstExchange && config.model.titles.enabled
       ? nameSession(deps, caller, message.content)
       : undefined,
