@@ -76,21 +76,29 @@ export function messagesAfter(tx: Tx, sessionId: string, after: number) {
  * The same page as JSON, written by Postgres and read as raw bytes, so the
  * messages' text is never decoded into the function's heap: `json` holds
  * the page's messages as `JSON.stringify` writes a `StoredMessage`, joined
- * by commas (null when nothing follows), `last` the last one's number, and
- * `found` whether the caller has this session. (`row_to_json` writes
+ * by commas (null when nothing follows), `last` the last one's number,
+ * `found` whether the caller has this session, and `more` whether messages
+ * follow the page. (`row_to_json` writes
  * compact JSON, escaping exactly as JSON.stringify does for text Postgres
  * can hold; timestamps as ISO 8601 with offset, as `database.ts` parses
  * them; a test compares the two byte for byte.)
  */
 export function messagesJsonAfter(tx: Tx, sessionId: string, after: number) {
+  // `more`: whether a message follows the page (one index probe), so the last page needs no
+  // further round trip to learn that nothing follows
   return tx`
-    select string_agg(row_to_json(message)::text, ',' order by page.seq) as json,
-           max(page.seq) as last,
-           exists (select 1 from public.chat_sessions where id = ${sessionId}) as found
-    from (${pageAfter(tx, sessionId, after)}) page
-    cross join lateral (
-      select page.id, page.chat_session_id, page.role, page.content, page.created_at
-    ) message`.raw();
+    select json, last, found,
+           exists (select 1 from public.messages
+                   where chat_session_id = ${sessionId} and seq > coalesce(last, ${after})) as more
+    from (
+      select string_agg(row_to_json(message)::text, ',' order by page.seq) as json,
+             max(page.seq) as last,
+             exists (select 1 from public.chat_sessions where id = ${sessionId}) as found
+      from (${pageAfter(tx, sessionId, after)}) page
+      cross join lateral (
+        select page.id, page.chat_session_id, page.role, page.content, page.created_at
+      ) message
+    ) read`.raw();
 }
 
 /** The rows of a page after `after`, bounded by `historyPage`: an index range, read no further than needed. */

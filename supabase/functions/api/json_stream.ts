@@ -9,6 +9,8 @@ export interface JsonPage<P> {
   elements: Uint8Array | null;
   /** where the next page starts */
   next: P;
+  /** whether anything may follow this page (false: the array ends with it, no further read) */
+  more: boolean;
 }
 
 export function streamJsonArray<P>(
@@ -28,6 +30,10 @@ export function streamJsonArray<P>(
       }
       controller.enqueue(bytes.encode(opening ? "[" : ","));
       controller.enqueue(page.elements);
+      if (!page.more) {
+        controller.enqueue(bytes.encode("]"));
+        controller.close();
+      }
     },
   }, { highWaterMark: 0 });
 }

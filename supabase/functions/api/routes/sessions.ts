@@ -158,12 +158,13 @@ export function sessionRoutes({ sql, cursors, signedIn }: RouteDeps) {
       const readAfter = async (after: number): Promise<JsonPage<number> & { found: boolean }> => {
         const [row] = await queryAsCaller(sql, claims, (tx) => messagesJsonAfter(tx, id, after));
         // raw columns: their bytes as Postgres sent them, null for SQL null
-        const [json, last, found] = row as (Uint8Array | null)[];
+        const [json, last, found, more] = row as (Uint8Array | null)[];
         const text = (value: Uint8Array | null | undefined) => value && decoder.decode(value);
         return {
           elements: json ?? null,
           next: last ? Number(text(last)) : after,
           found: text(found) === "t",
+          more: text(more) === "t",
         };
       };
       const first = await readAfter(0);
