@@ -107,7 +107,8 @@ export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
             }
             if (streaming) poll = setTimeout(tick, watch.persistMs);
           };
-          // the first write at once: it records the model, which a re-attaching client is told
+          // the first write after one interval, not at once (an immediate write made postgres.js
+          // stall at the connection limit); it records the model a re-attaching client is told
           poll = setTimeout(tick, watch.persistMs);
         }
         relay.title?.then((title) => {
