@@ -5,7 +5,7 @@
  * `shutdown`, each protocol telling its client where it can.
  */
 import assert from "node:assert/strict";
-import { saveRepliesOnRetirement } from "../supabase/functions/api/in_flight.ts";
+import { saveRepliesOnRetirement } from "../supabase/functions/api/reply/in_flight.ts";
 import { parseConfig } from "../supabase/functions/api/config.ts";
 import { startTestApi, TEST_CURSOR_SECRET } from "./support/api.ts";
 import { eventually } from "./support/eventually.ts";

@@ -9,7 +9,7 @@ import { requireUser } from "./auth.ts";
 import { createCursors } from "./cursors.ts";
 import type { Deps, RouteDeps, SignedIn } from "./deps.ts";
 import { ApiError, toResponse } from "./errors.ts";
-import { InFlightReplies } from "./in_flight.ts";
+import { InFlightReplies } from "./reply/in_flight.ts";
 import { openApiDocument } from "./openapi.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";

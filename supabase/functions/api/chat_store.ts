@@ -6,7 +6,6 @@
  */
 import type { Tx } from "./database.ts";
 import type { Ending, PromptMessage, Usage } from "./model.ts";
-import { storable } from "./storable_text.ts";
 
 export interface SessionSummary {
   id: string;
@@ -205,7 +204,7 @@ export async function quotaUse(tx: Tx, messagesPerDay: number): Promise<QuotaUse
 /**
  * Begins the reply to a user message: takes its handle, a row that is also a
  * reply slot, lapses by itself after `seconds`, and whose id the reply is
- * stored under (`saveReply` or `freeReplySlot` frees it). Null when a reply to
+ * stored under (reply/row.ts saves or releases it). Null when a reply to
  * this message is already being written: at most one handle per message, taken
  * under that row's unique key, so concurrent sends of one message id make one
  * model call. `countSend`: the send counts for the daily quota (a retry).
@@ -217,57 +216,6 @@ export function beginReply(
   return tx<{ id: string | null }[]>`
     select chat_private.begin_reply(${reply.sessionId}, ${reply.userMessageId},
                                     ${reply.seconds}, ${reply.countSend}) as id`;
-}
-
-/**
- * What became of a reply in progress, read by the instance streaming it
- * (by primary key): its session deleted (stop now), still streaming, or its
- * handle lapsed.
- */
-export function replyState(tx: Tx, handle: string, sessionId: string) {
-  return tx<{ state: "session_deleted" | "streaming" | "released" }[]>`
-    select chat_private.reply_state(${handle}, ${sessionId}) as state`;
-}
-
-/**
- * Appends what the model wrote since the last call to the reply in progress
- * (so another connection can follow it) and reads, in the same round trip,
- * what became of it: as `replyState`, or `stopped` when a client asked to stop it.
- */
-export function writePartial(
-  tx: Tx,
-  reply: { handle: string; sessionId: string; delta: string; model: string },
-) {
-  return tx<{ state: "session_deleted" | "streaming" | "released" | "stopped" }[]>`
-    select chat_private.write_partial(${reply.handle}, ${reply.sessionId},
-                                      ${storable(reply.delta)}, ${reply.model}) as state`;
-}
-
-/** Asks the reply in progress in a session to stop; its id, or null when none streams. */
-export function requestStop(tx: Tx, sessionId: string) {
-  return tx<{ id: string | null }[]>`select chat_private.request_stop(${sessionId}) as id`;
-}
-
-/** A reply as a re-attaching client follows it: in progress (text so far), stored, or gone. */
-export interface FollowedReply {
-  state: "streaming" | "stored" | "gone";
-  id: string | null;
-  user_message_id: string | null;
-  model: string | null;
-  content: string | null;
-  finish_reason: Ending | null;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-}
-
-/** The reply in progress in a session (`handle` null), or the one followed by its handle. */
-export function followReply(tx: Tx, sessionId: string, handle: string | null) {
-  return tx<FollowedReply[]>`select * from chat_private.follow_reply(${sessionId}, ${handle})`;
-}
-
-/** Frees a reply slot whose reply could not be saved. */
-export function freeReplySlot(tx: Tx, slotId: string) {
-  return tx`select chat_private.free_reply_slot(${slotId})`;
 }
 
 export interface Turn {
@@ -441,42 +389,6 @@ async function retriedTurn(
     };
   }
   return retried;
-}
-
-/**
- * Stores a reply and frees its slot, through chat_private (the caller may not
- * write assistant messages, usage or finish reasons). `saved` is false when
- * the session is gone; the slot is freed all the same.
- */
-export function saveReply(
-  tx: Tx,
-  reply: {
-    id: string;
-    sessionId: string;
-    content: string;
-    model: string;
-    ending: Ending;
-    usage: Usage | undefined;
-    /** the reply's own tokens, for the budget of later turns */
-    tokens: number;
-    /** the reply slot it held, freed with the save */
-    slotId: string | null;
-    /** the user message it answers; an unfinished earlier answer to it is replaced */
-    replyTo: string;
-  },
-) {
-  return tx<{ saved: boolean }[]>`
-    select chat_private.save_reply(
-      ${reply.id}, ${reply.sessionId}, ${storable(reply.content)}, ${reply.model}, ${reply.ending},
-      ${reply.tokens}, ${tokenCount(reply.usage?.promptTokens)},
-      ${tokenCount(reply.usage?.completionTokens)}, ${reply.slotId}, ${reply.replyTo}) as saved`;
-}
-
-/** A token count as the model reported it, or null (unknown) when it is not one a column can hold. */
-function tokenCount(reported: number | undefined): number | null {
-  return Number.isSafeInteger(reported) && reported! >= 0 && reported! <= 2 ** 31 - 1
-    ? reported!
-    : null;
 }
 
 export function renameSession(tx: Tx, sessionId: string, title: string) {

@@ -7,7 +7,7 @@ import type { TokenVerifier, UserClaims } from "./auth.ts";
 import type { Config } from "./config.ts";
 import type { Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
-import type { InFlightReplies } from "./in_flight.ts";
+import type { InFlightReplies } from "./reply/in_flight.ts";
 import type { ModelClient } from "./model.ts";
 
 export interface Deps {

@@ -7,7 +7,7 @@ import { createApp } from "./app.ts";
 import { createTokenVerifier } from "./auth.ts";
 import { parseConfig } from "./config.ts";
 import { connect } from "./database.ts";
-import { saveRepliesOnRetirement } from "./in_flight.ts";
+import { saveRepliesOnRetirement } from "./reply/in_flight.ts";
 import { createModelClient } from "./model.ts";
 
 const config = parseConfig(Deno.env.toObject());

@@ -6,7 +6,8 @@
 import type { Context } from "hono";
 import { Router } from "../contract.ts";
 import type { RouteDeps, SignedIn } from "../deps.ts";
-import { type Protocol, protocolForAccept } from "../stream_protocols.ts";
+import type { Protocol } from "../reply/protocols.ts";
+import { chooseProtocol } from "../reply/response.ts";
 import { takeTurn, type TurnRequest } from "../turn/turn.ts";
 import { chatRoute, sendMessageRoute } from "./messages_contract.ts";
 
@@ -20,11 +21,14 @@ export function messageRoutes(deps: RouteDeps) {
     asked: Protocol | undefined,
     viaChatRoute = false,
   ) => {
-    // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message
-    // stream, as does what is sent to its route, /chat
-    const aiSdk5 = body.uiMessages || viaChatRoute;
-    const protocol = asked ??
-      (aiSdk5 ? "ui" : protocolForAccept(c.req.header("accept")) ?? deps.config.streamProtocol);
+    const protocol = chooseProtocol({
+      query: asked,
+      // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message
+      // stream, as does what is sent to its route, /chat
+      uiOnly: body.uiMessages || viaChatRoute,
+      accept: c.req.header("accept"),
+      stored: null,
+    }, deps.config.streamProtocol);
     const reply = await takeTurn(deps, c.var.claims, {
       sessionId,
       message: body.message,

@@ -31,7 +31,7 @@ export const resumeRoute = (prefix: "sessions" | "chat") =>
       200: {
         description: prefix === "chat"
           ? "The reply as the AI SDK UI message stream (or ?protocol=)"
-          : "The reply in the chosen protocol, as POST streams it",
+          : "The reply in the protocol it was started in, unless ?protocol= or Accept names one",
         content: {
           "text/event-stream": { schema: z.string() },
           "text/plain": { schema: z.string() },

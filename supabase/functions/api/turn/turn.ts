@@ -8,10 +8,11 @@
 import type { UserClaims } from "../auth.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ModelError, openReply, type PromptMessage, type ReplyChunk } from "../model.ts";
-import { type Relay, relayReply } from "../reply_stream.ts";
-import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
+import type { Protocol, ReplyIds } from "../reply/protocols.ts";
+import type { Relay } from "../reply/relay.ts";
+import { type ReplyResponse, replyResponse } from "../reply/response.ts";
+import { type ReplyWriter, replyWriter } from "../reply/row.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
-import { type ReplySlot, replySlot } from "./reply_slot.ts";
 import { ServerTiming } from "./server_timing.ts";
 import { type Caller, type StoredReply, storeMessage } from "./store.ts";
 import { nameSession } from "./title.ts";
@@ -26,10 +27,7 @@ export interface TurnRequest {
 }
 
 /** The turn's answer: a 200 whose body is the reply, streaming. */
-export interface TurnResponse {
-  body: ReadableStream<Uint8Array>;
-  headers: Record<string, string>;
-}
+export type TurnResponse = ReplyResponse;
 
 /** Takes a turn; throws an `ApiError` (or a `ModelError`) when it ends before the reply streams. */
 export async function takeTurn(
@@ -57,26 +55,33 @@ export async function takeTurn(
   const ids: ReplyIds = {
     sessionId: request.sessionId,
     userMessageId: stored.turn.userMessageId,
-    // a new reply is stored under its handle's id
-    assistantMessageId: stored.reply ? stored.reply.id : stored.slotId,
+    // a new reply is stored under its row's id
+    replyId: stored.reply ? stored.reply.id : stored.slotId,
     model: stored.reply?.model || plan.model,
   };
-  const answer = (reply: Reply) => relay(deps, request.protocol, ids, timing, reply);
+  const answer = (reply: Reply) =>
+    replyResponse(
+      request.protocol,
+      { ...reply, ids, waitUntil: deps.waitUntil, log: deps.log },
+      timing.header(),
+    );
   if (stored.reply) {
-    // a retried send whose reply is complete: answer with it again, call no model
-    return answer({ chunks: replay(stored.reply), abort: () => {}, save: () => Promise.resolve() });
+    // a retried send whose reply is complete: answer with it again, call no model, write nothing
+    return answer({ chunks: replay(stored.reply), abort: () => {} });
   }
 
-  const slot = replySlot(caller, deps.log, {
-    slotId: stored.slotId,
+  const writer = replyWriter(deps.sql, claims, {
+    id: stored.slotId,
+    sessionId: request.sessionId,
     replyTo: stored.turn.userMessageId,
     model: plan.model,
-  });
+    protocol: request.protocol,
+  }, deps.log);
   const { chunks, abort } = await askModel(
     deps,
     plan.model,
     promptOf(plan, stored.turn.history),
-    slot,
+    writer,
   );
   timing.lap("model", "the model's first words");
 
@@ -84,12 +89,11 @@ export async function takeTurn(
   return answer({
     chunks,
     abort,
-    save: slot.save,
-    deadline,
-    watch: {
-      everyMs: config.model.replyPollMs,
-      persistMs: config.model.replyPersistMs,
-      write: slot.writePartial,
+    row: {
+      writer,
+      deadline,
+      progress: { everyMs: config.model.replyPollMs, persistMs: config.model.replyPersistMs },
+      inFlight: deps.replies,
     },
     title: firstExchange && config.model.titles.enabled
       ? nameSession(deps, caller, message.content)
@@ -100,13 +104,13 @@ export async function takeTurn(
 /**
  * Opens the model's reply. A model that cannot be reached fails here, before
  * the API answers: the failure is saved as the reply, so the history says
- * what happened, or the slot is freed.
+ * what happened, or the reply's row is released.
  */
 async function askModel(
   deps: RouteDeps,
   model: string,
   messages: PromptMessage[],
-  slot: ReplySlot,
+  writer: ReplyWriter,
 ): Promise<{ chunks: AsyncIterator<ReplyChunk>; abort: () => void }> {
   const upstream = new AbortController();
   try {
@@ -119,45 +123,18 @@ async function askModel(
     return { chunks, abort: () => upstream.abort() };
   } catch (error) {
     if (error instanceof ModelError) {
-      await slot.save("", error.ending).catch((e) => deps.log("saving the failed reply failed", e));
+      await writer.save("", error.ending).catch((e) =>
+        deps.log("saving the failed reply failed", e)
+      );
     } else {
-      await slot.release();
+      await writer.release();
     }
     throw error;
   }
 }
 
-/** What a turn relays: the reply's chunks and what to do as it streams and ends. */
-type Reply = Pick<Relay, "chunks" | "abort" | "save" | "title" | "deadline" | "watch">;
-
-/** Relays the reply in the chosen protocol, with its ids in the headers as in the stream. */
-function relay(
-  deps: RouteDeps,
-  protocol: Protocol,
-  ids: ReplyIds,
-  timing: ServerTiming,
-  reply: Reply,
-): TurnResponse {
-  const encoder = encoders[protocol];
-  return {
-    body: relayReply({
-      ...reply,
-      encoder,
-      ids,
-      waitUntil: deps.waitUntil,
-      log: deps.log,
-      inFlight: deps.replies,
-    }),
-    headers: {
-      ...encoder.headers,
-      "x-chat-session-id": ids.sessionId,
-      "x-user-message-id": ids.userMessageId,
-      "x-assistant-message-id": ids.assistantMessageId,
-      "x-model": ids.model,
-      "server-timing": timing.header(),
-    },
-  };
-}
+/** What a turn relays: the reply's chunks, and for a new reply its row and title. */
+type Reply = Pick<Relay, "chunks" | "abort" | "row" | "title">;
 
 async function* replay(reply: StoredReply): AsyncGenerator<ReplyChunk> {
   yield { text: reply.content, finishReason: reply.ending, usage: reply.usage };

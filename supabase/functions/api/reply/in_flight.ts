@@ -3,7 +3,7 @@
  * short and saved when the worker is about to be retired (the Edge Runtime's
  * `beforeunload`): each is stopped and stored with how it ended.
  */
-import type { Ending } from "./model.ts";
+import type { Ending } from "../model.ts";
 
 /** Stops one reply as `ending`; resolves once it is saved. */
 export type StopReply = (ending: Ending) => Promise<void>;

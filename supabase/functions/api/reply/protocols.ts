@@ -1,23 +1,30 @@
 /**
- * The three ways a reply travels to the client. Each encoder turns the
- * reply's events into the bytes of its protocol:
+ * The four ways a reply travels to the client. Each encoder turns the
+ * reply's events (start, text, title, end) into the bytes of its protocol;
+ * clients of every AI SDK from 3.3 to 7 and the original frontend read these
+ * bytes, so each one is kept as it is:
  * - text: plain text chunks, as the original API streamed (no way to signal an error)
  * - data: the AI SDK data stream protocol v1, for `useChat({ streamProtocol: 'data' })`
  *   of every ai 3.x and 4.x release (the default: the original frontend names no protocol)
  * - sse:  Server-Sent Events with structured events
  * - ui:   the AI SDK UI message stream v1 (SSE of JSON chunks), for `useChat`/`Chat` of ai 5, 6, 7
  * Hand-written: each is a line format of a few lines, and no library encodes
- * all three from one event sequence without owning the response lifecycle.
+ * all four from one event sequence without owning the response lifecycle.
  */
-import { parseAccept } from "hono/utils/accept";
-import type { Ending, Usage } from "./model.ts";
+import type { Ending, Usage } from "../model.ts";
 
 export type Protocol = "text" | "data" | "sse" | "ui";
 
+/**
+ * Who the reply is, as the stream and the response headers tell the client: its own id (the
+ * id it is stored under, the assistant message's; on the wire `assistantMessageId`,
+ * `assistant_message_id`, `messageId`, `x-assistant-message-id`), the user message it
+ * answers, its session and model.
+ */
 export interface ReplyIds {
   sessionId: string;
   userMessageId: string;
-  assistantMessageId: string;
+  replyId: string;
   model: string;
 }
 
@@ -93,7 +100,7 @@ const data: Encoder = {
         type: "reply",
         sessionId: ids.sessionId,
         userMessageId: ids.userMessageId,
-        assistantMessageId: ids.assistantMessageId,
+        assistantMessageId: ids.replyId,
         model: ids.model,
       }])
     }\n0:""\n`,
@@ -114,26 +121,13 @@ const data: Encoder = {
   },
 };
 
-/**
- * The protocol an `Accept` header asks for by name: SSE, or plain text
- * (`Accept: text/plain`, for curl). None for wildcards (what browsers' and
- * AI SDK clients' fetch send): those get the configured default.
- */
-export function protocolForAccept(accept: string | undefined): Protocol | undefined {
-  // parseAccept (Hono's) orders by quality; a type refused with q=0 does not count
-  const named = parseAccept(accept ?? "").find((a) =>
-    a.q > 0 && (a.type === "text/event-stream" || a.type === "text/plain")
-  );
-  return named === undefined ? undefined : named.type === "text/event-stream" ? "sse" : "text";
-}
-
 const event = (name: string, payload: unknown) =>
   `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
 
 const ids = (i: ReplyIds) => ({
   session_id: i.sessionId,
   user_message_id: i.userMessageId,
-  assistant_message_id: i.assistantMessageId,
+  assistant_message_id: i.replyId,
   model: i.model,
 });
 
@@ -175,7 +169,7 @@ const ui: Encoder = {
   start: (i) =>
     chunk({
       type: "start",
-      messageId: i.assistantMessageId,
+      messageId: i.replyId,
       messageMetadata: { sessionId: i.sessionId, userMessageId: i.userMessageId, model: i.model },
     }) + chunk({ type: "start-step" }) + chunk({ type: "text-start", id: TEXT_PART }),
   delta: (text) => chunk({ type: "text-delta", id: TEXT_PART, delta: text }),
