@@ -16,7 +16,10 @@ const list = z.string().transform((s) => s.split(",").map((x) => x.trim()).filte
 const int = (min: number) => z.coerce.number().int().min(min);
 const flag = z.enum(["true", "false"]).transform((v) => v === "true");
 
-/** `key=value,...` as a map; an entry that is not one `key=value` (both non-blank) is reported. */
+/**
+ * `key=value,...` as a map. An entry that is not one `key=value`, with a
+ * non-blank key and a value that matches `value`, is reported.
+ */
 const pairs = (shape: string, value: RegExp) =>
   list.default([]).transform((entries, ctx) => {
     const map = new Map<string, string>();
