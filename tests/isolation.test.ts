@@ -7,11 +7,8 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import {
-  messagesAfter,
-  readHistoryPage,
-  searchSessions,
-} from "../supabase/functions/api/chat_store.ts";
+import { messagesAfter, readHistoryPage } from "../supabase/functions/api/store/history.ts";
+import { searchSessions } from "../supabase/functions/api/store/search.ts";
 import { asCaller, connect, type Tx } from "../supabase/functions/api/database.ts";
 import { createTestDatabase } from "./support/database.ts";
 import { recordFigure } from "./support/figures.ts";

@@ -49,7 +49,7 @@ async function readJsonOnce(c: Context): Promise<unknown> {
  * earlier `messages` entries the API ignores. A useChat history spends about
  * ten values per message, so this is thousands of messages.
  */
-export const MAX_JSON_VALUES = 100_000;
+const MAX_JSON_VALUES = 100_000;
 
 /**
  * Whether `text` holds more than `limit` JSON values, counted without parsing

@@ -32,7 +32,7 @@ function partsAsContent(message: unknown): unknown {
 }
 
 /** The last message is the new one; earlier entries are ignored (the stored history is the truth). */
-export const NewMessage = z.preprocess(
+const NewMessage = z.preprocess(
   partsAsContent,
   z.looseObject({
     role: z.literal("user", { error: "the new message must have role 'user'" }),

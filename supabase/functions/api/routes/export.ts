@@ -4,17 +4,13 @@
  * is never held in memory at once.
  */
 import { z } from "@hono/zod-openapi";
-import {
-  findSession,
-  messagesAfter,
-  type SessionSummary,
-  type StoredMessage,
-} from "../chat_store.ts";
 import { createRoute, errors, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { sessionNotFound } from "../errors.ts";
 import { Message, SessionPath, SessionSummary as SessionSummaryBody } from "../schemas.ts";
+import { messagesAfter, type StoredMessage } from "../store/history.ts";
+import { findSession, type SessionSummary } from "../store/sessions.ts";
 
 const ExportQuery = z.looseObject({
   format: z.enum(["json", "markdown"]).default("json").openapi({ description: "json or markdown" }),

@@ -1,16 +1,5 @@
 /** Listing, reading, renaming and deleting sessions: paths and bodies exactly as the original API. */
 import { z } from "@hono/zod-openapi";
-import {
-  deleteAllSessions,
-  deleteSession,
-  listSessions,
-  listSessionsPage,
-  messagesJsonAfter,
-  readHistoryPage,
-  renameSession,
-  searchSessions,
-  type SessionPosition,
-} from "../chat_store.ts";
 import { createRoute, ErrorBody, errors, json, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
@@ -26,6 +15,16 @@ import {
   SessionSummary,
   TitleBody,
 } from "../schemas.ts";
+import { messagesJsonAfter, readHistoryPage } from "../store/history.ts";
+import { searchSessions } from "../store/search.ts";
+import {
+  deleteAllSessions,
+  deleteSession,
+  listSessions,
+  listSessionsPage,
+  renameSession,
+  type SessionPosition,
+} from "../store/sessions.ts";
 
 export const listSessionsRoute = createRoute({
   method: "get",

@@ -1,11 +1,11 @@
 /** GET /api/usage?from=&to=: the caller's replies and tokens per day and model. */
 import { z } from "@hono/zod-openapi";
-import { usageByDay, usageRow } from "../chat_store.ts";
 import { createRoute, errors, json, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { UsageRow } from "../schemas.ts";
+import { usageByDay, usageRow } from "../store/usage.ts";
 
 const FIRST_DAY = "0001-01-01";
 // Postgres has no year 0 (ISO 8601's 0000 is 1 BC): from year 1 on, every day is one both agree on

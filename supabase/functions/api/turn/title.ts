@@ -1,7 +1,7 @@
 /** Naming a session after its first exchange, in the background, unless the user has named it. */
 import type { RouteDeps } from "../deps.ts";
 import { queryAsCaller } from "../database.ts";
-import { setGeneratedTitle } from "../chat_store.ts";
+import { setGeneratedTitle } from "../store/sessions.ts";
 import { generateTitle } from "../model.ts";
 import type { Caller } from "./store.ts";
 
