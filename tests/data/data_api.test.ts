@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import { asCaller, type Tx } from "../../supabase/functions/api/database.ts";
 import { startTestApi, type TestUser } from "../support/api.ts";
 import { recordFigure } from "../support/figures.ts";
-import { addMessage, anonClaims, createSession, sqlState, userClaims } from "../support/fixtures.ts";
+import {
+  addMessage,
+  anonClaims,
+  createSession,
+  sqlState,
+  userClaims,
+} from "../support/fixtures.ts";
 import { chat, json, send, stored } from "../support/http.ts";
 
 const api = await startTestApi();

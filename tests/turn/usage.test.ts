@@ -1,13 +1,15 @@
 /**
- * GET /api/usage never answers 500: any date gets 422 or the right answer
- * (property-based, fast-check), and totals past Postgres `int` are exact.
+ * Usage: each reply records its tokens and model and the streams report them;
+ * GET /api/usage totals them per day and model, never answers 500 (any date
+ * gets 422 or the right answer, property-based with fast-check), and totals
+ * past Postgres `int` are exact.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { startTestApi } from "../support/api.ts";
 import { fullScale, recordFigure } from "../support/figures.ts";
 import { createSession } from "../support/fixtures.ts";
-import { json, send } from "../support/http.ts";
+import { chat, json, send } from "../support/http.ts";
 
 const api = await startTestApi();
 
@@ -111,4 +113,63 @@ Deno.test("property: any from and to answer 200 with a list, or 422 with a detai
     "usage date ranges tried (status×count)",
     [...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(", "),
   );
+});
+
+Deno.test("each reply stores its prompt and completion tokens and model; the streams report them", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  const reply = await chat(api, user, session, "Count my words please", { protocol: "sse" });
+  assert.match(reply.body, /"usage":\{"prompt_tokens":\d+,"completion_tokens":3\}/);
+  const [row] = await api.db.admin`
+    select prompt_tokens, completion_tokens, model from public.messages
+    where chat_session_id = ${session} and role = 'assistant'`;
+  // the stand-in counts words: 5 in the system prompt + 4 in the question; 3 chunks
+  assert.deepEqual({ ...row }, { prompt_tokens: 9, completion_tokens: 3, model: "test-model" });
+  const data = await chat(api, user, session, "Again", { protocol: "data" });
+  assert.match(
+    data.body,
+    /d:\{"finishReason":"stop","usage":\{"promptTokens":\d+,"completionTokens":3\}\}\n$/,
+  );
+});
+
+Deno.test("GET /api/usage totals the caller's replies and tokens per day and model, and nobody else's", async () => {
+  const [me, other] = [await api.user(), await api.user()];
+  for (
+    const [who, model] of [[me, "test-model"], [me, "test-model"], [me, "other-model"], [
+      other,
+      "test-model",
+    ]] as const
+  ) {
+    await chat(api, who, crypto.randomUUID(), "Hi there", { model });
+  }
+  const today = new Date().toISOString().slice(0, 10);
+  const { status, body } = await json(send(api, me, "GET", `/api/usage?from=${today}&to=${today}`));
+  assert.equal(status, 200);
+  assert.deepEqual(
+    body.map((r: { day: string; model: string; replies: number }) => [r.day, r.model, r.replies]),
+    [
+      [today, "other-model", 1],
+      [today, "test-model", 2],
+    ],
+  );
+  assert.ok(
+    body.every((r: { prompt_tokens: number; completion_tokens: number; replies: number }) =>
+      r.prompt_tokens > 0 && r.completion_tokens === 3 * r.replies
+    ),
+  );
+  assert.deepEqual(
+    (await json(send(api, me, "GET", "/api/usage?from=2020-01-01&to=2020-01-31"))).body,
+    [],
+  );
+  assert.equal(
+    (await json(send(api, me, "GET", "/api/usage"))).body.length,
+    2,
+    "the last 30 days by default",
+  );
+  for (
+    const bad of ["from=yesterday", `from=${today}&to=2020-01-01`, "from=2020-01-01&to=2026-01-01"]
+  ) {
+    const answer = await json(send(api, me, "GET", `/api/usage?${bad}`));
+    assert.equal(answer.status, 422, bad);
+  }
 });
