@@ -186,7 +186,7 @@ async function invariants(): Promise<void> {
         where not exists (select 1 from public.chat_sessions s where s.id = m.chat_session_id))::int as orphan_messages,
       (select count(*) from public.chat_sessions s
         where not exists (select 1 from public.profiles p where p.id = s.user_id))::int as sessions_without_owner`;
-  // (no stored NUL needs no query: Postgres text cannot hold one, see schema.test.ts)
+  // (no stored NUL needs no query: Postgres text cannot hold one, see data/schema.test.ts)
   assert.deepEqual({ ...row }, { orphan_messages: 0, sessions_without_owner: 0 });
 }
 

@@ -82,7 +82,7 @@ const cases: Case[] = [
   },
   {
     table: "chat_sessions",
-    // sessions are created through the API, with their first message (tests/data_api.test.ts)
+    // sessions are created through the API, with their first message (tests/data/data_api.test.ts)
     action: "insert a session in the owner's name",
     run: (tx, f) =>
       tx`insert into public.chat_sessions (user_id, title) values (${f.owner}, 'mine now')`,
@@ -123,7 +123,7 @@ const cases: Case[] = [
   {
     table: "messages",
     action: "insert a message into the owner's session",
-    // messages are sent through the API, which counts them and calls the model (tests/data_api.test.ts)
+    // messages are sent through the API, which counts them and calls the model (tests/data/data_api.test.ts)
     run: (tx, f) =>
       tx`insert into public.messages (chat_session_id, role, content) values (${f.session}, 'user', 'hi')`,
     expect: everyoneRefused,

@@ -1,7 +1,7 @@
 /**
  * Over a real socket: a client that leaves mid-stream ends nothing. The reply
  * goes on being written and is stored whole (so a client can re-attach to it,
- * tests/ai_sdk_ui_stream.test.ts); only a stop ends it early.
+ * tests/reply/resume_and_stop.test.ts); only a stop ends it early.
  */
 import assert from "node:assert/strict";
 import { startTestApi } from "../support/api.ts";
