@@ -33,6 +33,7 @@ const localTooling: Record<string, string> = {
     "runs the Supabase CLI with npx against the local bootstrap",
   "tooling/private_folder.test.ts":
     "runs `deno task setup` and local tooling from a private folder",
+  "tooling/two_dev_instances.test.ts": "runs `deno task dev` twice (local tooling on Deno 2.9)",
 };
 
 const { path: edge, env: edgeEnv } = await edgeDeno();
