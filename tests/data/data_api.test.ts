@@ -2,7 +2,7 @@
  * What a signed-in user can do directly through Supabase's Data API
  * (supabase-js → PostgREST), tried the way PostgREST runs a request: a
  * transaction as role authenticated with the user's claims (`asCaller`),
- * issuing the SQL PostgREST would. Exactly the README's list is allowed:
+ * issuing the SQL PostgREST would. Exactly docs/data-api.md's list is allowed:
  * read one's own profile, sessions and messages; rename and delete one's own
  * sessions. Every server-owned fact is refused, and each refusal is checked
  * by its effect on the API, not only by the error.
