@@ -95,17 +95,6 @@ export function freePort(): number {
   return port;
 }
 
-/** Whether a TCP port can be listened on now on every interface, as `Deno.serve({ port })` listens. */
-export function portFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "0.0.0.0", port }).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) return false;
-    throw error;
-  }
-}
-
 /** Whether a Postgres server answers at `url` (within 2 s). */
 export async function reachable(url: string): Promise<boolean> {
   const probe = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });

@@ -11,7 +11,7 @@
  * - a second `deno task dev` beside the first takes the next free ports (unless PORT or DOCS_PORT
  *   name one) and the first one's database
  */
-import { portFree, prepareDatabase, reachable, startEmbeddedPostgres } from "./database.ts";
+import { prepareDatabase, reachable, startEmbeddedPostgres } from "./database.ts";
 import {
   databaseDir,
   forgetRunning,
@@ -27,21 +27,24 @@ import { OFFLINE_MODEL, startStandInModel } from "./stand_in_model.ts";
 const env = Deno.env.toObject();
 const say = (line: string) => console.error(`[dev] ${line}`);
 
-// The API's port: PORT as asked, or 8000, or the next free one (another dev may be running)
+// The API's port: PORT as asked, or 8000, or the next free one (another dev may be running). It is
+// held until the function starts, so a dev started meanwhile sees it taken.
 const DEFAULT_PORT = 8000;
-const port = env.PORT ? Number(env.PORT) : firstFreePort(DEFAULT_PORT);
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
+const asked = env.PORT ? Number(env.PORT) : undefined;
+if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1 && asked <= 65535)) {
+  say(`PORT must be a port number (1-65535), not ${env.PORT}`);
+  Deno.exit(1);
+}
+const held = asked !== undefined ? hold(asked) : firstFree(DEFAULT_PORT);
+if (!held) {
   say(
-    env.PORT
-      ? `PORT must be a port number (1-65535), not ${env.PORT}`
+    asked !== undefined
+      ? `PORT ${asked} is in use (another deno task dev?); unset PORT to take the next free port`
       : `no free port from ${DEFAULT_PORT} to ${DEFAULT_PORT + 100}; set PORT`,
   );
   Deno.exit(1);
 }
-if (env.PORT && !portFree(port)) {
-  say(`PORT ${port} is in use (another deno task dev?); unset PORT to take the next free port`);
-  Deno.exit(1);
-}
+const port = (held.addr as Deno.NetAddr).port;
 
 // The dev already running from this folder, if any: its database is shared, not started again
 // (an embedded Postgres admits one server per data folder), and its record is left to it
@@ -83,6 +86,7 @@ if (standIn) {
 const apiUrl = `http://127.0.0.1:${port}/api`;
 // for `deno task token` and `deno task docs`: the first dev's, while it runs
 if (!live) await recordRunning({ databaseUrl, apiUrl });
+held.close();
 const functionProcess = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
@@ -99,6 +103,9 @@ const functionProcess = new Deno.Command(Deno.execPath(), {
     ...modelEnv,
   },
 }).spawn();
+if (asked === undefined && port !== DEFAULT_PORT) {
+  say(`port ${DEFAULT_PORT} is in use (another deno task dev?): the API takes ${port}`);
+}
 say(`API: ${apiUrl}  (try: curl ${apiUrl}/health; a token: deno task token you@example.com)`);
 // DOCS_PORT as asked, or 8001 or the next free port (never the API's); never fatal
 const docs = await startDocsServer({
@@ -110,6 +117,9 @@ const docs = await startDocsServer({
   say(`docs: not served (${error.message}); set DOCS_PORT, or run: deno task docs ${apiUrl}`);
   return undefined;
 });
+if (docs && !env.DOCS_PORT && new URL(docs.url).port !== String(DEFAULT_DOCS_PORT)) {
+  say(`port ${DEFAULT_DOCS_PORT} is in use: the docs page takes the next free one`);
+}
 if (docs) say(`docs: ${docs.url}  (Swagger UI for the API)`);
 
 /** Stops what dev started, in order, and exits; once, whichever asks first. */
@@ -139,8 +149,21 @@ if (!stopping) {
   await shutdown(code);
 }
 
-/** The first port from `from` (up to 100 further) nothing listens on; NaN when none is free. */
-function firstFreePort(from: number): number {
-  for (let port = from; port <= from + 100; port++) if (portFree(port)) return port;
-  return NaN;
+/** A listener on `port` on every interface, as `Deno.serve({ port })` listens; none if it is in use. */
+function hold(port: number): Deno.Listener | undefined {
+  try {
+    return Deno.listen({ hostname: "0.0.0.0", port });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return undefined;
+    throw error;
+  }
+}
+
+/** A listener on the first free port from `from` (up to 100 further). */
+function firstFree(from: number): Deno.Listener | undefined {
+  for (let port = from; port <= from + 100; port++) {
+    const listener = hold(port);
+    if (listener) return listener;
+  }
+  return undefined;
 }
