@@ -94,3 +94,16 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/** Whether a Postgres server answers at `url` (within 2 s). */
+export async function reachable(url: string): Promise<boolean> {
+  const probe = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await probe`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.end();
+  }
+}

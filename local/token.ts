@@ -6,7 +6,7 @@
  * not running it opens the embedded database itself for a moment.
  */
 import postgres from "postgres";
-import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
+import { prepareDatabase, reachable, startEmbeddedPostgres } from "./database.ts";
 import { databaseDir, loadSigningKey, readRunning } from "./dev_state.ts";
 import { signAccessToken } from "./signing_keys.ts";
 
@@ -37,16 +37,4 @@ try {
 } finally {
   await sql.end();
   await embedded?.stop();
-}
-
-async function reachable(url: string): Promise<boolean> {
-  const probe = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
-  try {
-    await probe`select 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await probe.end();
-  }
 }

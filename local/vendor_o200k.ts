@@ -5,7 +5,7 @@
  * Why vendored: the Edge Runtime packs EVERY file of every npm package the function imports
  * (bench/bundle_size.ts), and every tokenizer package on npm ships all of OpenAI's encodings in
  * several builds (gpt-tokenizer 7.0 MB, js-tiktoken 4.3 MB, tiktoken 3.6 MB, ai-tokenizer 8.3 MB
- * brotli), while these ranks alone are 1.0 MB. tests/tokenizer.test.ts checks that the file is
+ * brotli), while these ranks alone are 1.0 MB. tests/turn/tokenizer.test.ts checks that the file is
  * still byte for byte what this script writes from the pinned package.
  *
  *   deno run -A local/vendor_o200k.ts

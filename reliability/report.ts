@@ -11,21 +11,30 @@ const env = { RELIABILITY_SCALE: "full", RELIABILITY_FIGURES: figuresFile, NO_CO
 
 /** Test files and what each covers in the report. */
 const suites: [string, string][] = [
-  ["tests/api_auth.test.ts", "Hostile tokens (every route: 401, never data, never 500)"],
-  ["tests/rls_matrix.test.ts", "Row Level Security: every table × operation × actor"],
-  ["tests/api_sessions.test.ts", "Foreign ids (BOLA), routes and errors"],
-  ["tests/security.test.ts", "Mass assignment and property-based bad input"],
-  ["tests/api_chat.test.ts", "Streamed replies: protocols and every way a stream ends"],
-  ["tests/api_disconnect.test.ts", "Client disconnects over a real socket"],
-  ["tests/faults.test.ts", "Faults: model, mass disconnects, database outage"],
-  ["tests/data_api.test.ts", "Abuse: the Data API, as role authenticated (allowed and refused)"],
-  ["tests/quotas.test.ts", "Abuse: quota evasion (bursts, deleted history, held slots)"],
-  ["tests/model_output.test.ts", "Abuse: model output Postgres cannot store"],
-  ["tests/retries.test.ts", "Abuse: retries and concurrent duplicates (one model call per id)"],
-  ["tests/delete_mid_stream.test.ts", "Deleting a session while its reply streams"],
-  ["tests/bounded_work.test.ts", "Abuse: worst-case messages and model replies (CPU per request)"],
-  ["tests/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
-  ["tests/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
+  ["tests/auth/bearer_tokens.test.ts", "Hostile tokens (every route: 401, never data, never 500)"],
+  ["tests/data/rls_matrix.test.ts", "Row Level Security: every table × operation × actor"],
+  ["tests/sessions/list_read_rename_delete.test.ts", "Foreign ids (BOLA), routes and errors"],
+  ["tests/data/hostile_requests.test.ts", "Mass assignment and property-based bad input"],
+  ["tests/turn/send_message.test.ts", "Streamed replies: protocols and every way a stream ends"],
+  ["tests/reply/client_disconnect.test.ts", "Client disconnects over a real socket"],
+  ["tests/platform/faults.test.ts", "Faults: model, mass disconnects, database outage"],
+  [
+    "tests/data/data_api.test.ts",
+    "Abuse: the Data API, as role authenticated (allowed and refused)",
+  ],
+  ["tests/turn/quotas.test.ts", "Abuse: quota evasion (bursts, deleted history, held slots)"],
+  ["tests/reply/model_output.test.ts", "Abuse: model output Postgres cannot store"],
+  [
+    "tests/turn/retries.test.ts",
+    "Abuse: retries and concurrent duplicates (one model call per id)",
+  ],
+  ["tests/reply/delete_mid_stream.test.ts", "Deleting a session while its reply streams"],
+  [
+    "tests/platform/bounded_work.test.ts",
+    "Abuse: worst-case messages and model replies (CPU per request)",
+  ],
+  ["tests/turn/usage.test.ts", "Abuse: usage dates and totals (property-based)"],
+  ["tests/data/isolation.test.ts", "Scans: reads stay within the caller's data (EXPLAIN, 1M rows)"],
 ];
 
 async function run(args: string[]): Promise<number> {

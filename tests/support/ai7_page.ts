@@ -3,7 +3,7 @@
  * A page's chat, as a web app using ai 7 writes it: `Chat` state kept in the
  * page, `DefaultChatTransport` with only `api` and the user's token set, and
  * the reply rendered into the DOM as it streams. Bundled for the browser by
- * tests/ai7_browser.test.ts (`deno bundle`); the page's URL names the API,
+ * tests/clients/ai7_browser.test.ts (`deno bundle`); the page's URL names the API,
  * the token and the session.
  */
 import {

@@ -17,13 +17,22 @@ export async function stateDir(): Promise<string> {
   return dir;
 }
 
-/** Starts local/dev.ts and waits for /api/health; returns how to stop it. */
-export async function startDev(env: Record<string, string>) {
-  const port = String(freePort());
-  const docsPort = String(freePort());
+/**
+ * Starts local/dev.ts and waits for /api/health; returns how to stop it. Its ports are free ones
+ * chosen here, or with `defaultPorts` its own defaults (PORT and DOCS_PORT unset, as a user runs
+ * it), read from what it logs.
+ */
+export async function startDev(env: Record<string, string>, opts: { defaultPorts?: boolean } = {}) {
+  const ports: Record<string, string> = opts.defaultPorts
+    ? {}
+    : { PORT: String(freePort()), DOCS_PORT: String(freePort()) };
+  // with its defaults, none of this process's PORT or DOCS_PORT either
+  const inherited = Deno.env.toObject();
+  if (opts.defaultPorts) { for (const name of ["PORT", "DOCS_PORT"]) delete inherited[name]; }
   const dev = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "local/dev.ts"],
-    env: { ...env, PORT: port, DOCS_PORT: docsPort, OPENAI_API_KEY: "" },
+    clearEnv: true,
+    env: { ...inherited, ...env, ...ports, OPENAI_API_KEY: "" },
     cwd: root,
     stdout: "null",
     stderr: "piped",
@@ -34,24 +43,31 @@ export async function startDev(env: Record<string, string>) {
   );
   let exited = false;
   dev.status.then(() => exited = true);
-  const api = `http://127.0.0.1:${port}/api`;
   const deadline = Date.now() + 60_000;
+  const fail = (why: string) => assert.fail(`deno task dev ${why}:\n${log}`);
+  let api = ports.PORT ? `http://127.0.0.1:${ports.PORT}/api` : undefined;
   for (;;) {
-    const ok = await fetch(`${api}/health`).then(
+    api ??= /\[dev\] API: (\S+)/.exec(log)?.[1];
+    const ok = api !== undefined && await fetch(`${api}/health`).then(
       (r) => r.body?.cancel().then(() => r.ok),
       () => false,
     );
     if (ok) break;
-    if (exited) assert.fail(`deno task dev exited early:\n${log}`);
-    if (Date.now() > deadline) {
-      assert.fail(`deno task dev did not answer /api/health within 60 s:\n${log}`);
-    }
+    if (exited) fail("exited early");
+    if (Date.now() > deadline) fail("did not answer /api/health within 60 s");
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  // the docs page is served (or said to be skipped) right after the API is announced
+  while (!/\[dev\] docs: /.test(log)) {
+    if (exited) fail("exited early");
+    if (Date.now() > deadline) fail("said nothing of its docs page within 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const docs = /\[dev\] docs: (http\S+)/.exec(log)?.[1] ?? fail("served no docs page");
   return {
-    api,
+    api: api!,
     /** the docs page dev serves for its API */
-    docs: `http://127.0.0.1:${docsPort}/`,
+    docs,
     /** SIGTERM, as a service manager would; resolves once dev has shut everything down */
     async stop() {
       dev.kill("SIGTERM");
@@ -60,7 +76,8 @@ export async function startDev(env: Record<string, string>) {
       // dev handles SIGTERM itself: an orderly shutdown, exit code 0
       assert.equal(status.code, 0, `dev exited with ${status.code}:\n${log}`);
       assert.match(log, /\[dev\] stopping/);
-      if (env.LOCAL_STATE_DIR && !env.DATABASE_URL) {
+      // the embedded database is stopped by the dev that started it (not by one sharing it)
+      if (env.LOCAL_STATE_DIR && !env.DATABASE_URL && /database: embedded Postgres/.test(log)) {
         await assert.rejects(
           Deno.stat(`${env.LOCAL_STATE_DIR}/postgres/postmaster.pid`),
           Deno.errors.NotFound,

@@ -1,5 +1,5 @@
 /**
- * Run as its own process with `--v8-flags=--expose-gc` (tests/api_auth.test.ts):
+ * Run as its own process with `--v8-flags=--expose-gc` (tests/auth/bearer_tokens.test.ts):
  * verifies `count` distinct valid tokens, each carrying `metadataBytes` of
  * user metadata (which a user sets themselves with supabase-js
  * `auth.updateUser({ data })`, and every refresh reissues under a new `iat`),

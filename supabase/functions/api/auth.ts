@@ -11,8 +11,8 @@
  * Only `role: authenticated` tokens naming a user (`sub`, a UUID) with an
  * expiry and `aud: authenticated` are users, however they were verified.
  *
- * Why not supabase-js `auth.getClaims()`, the platform's own way: see the
- * README (it refetches the JWKS for every unknown `kid`, asks Auth again for
+ * Why not supabase-js `auth.getClaims()`, the platform's own way: see
+ * docs/auth.md (it refetches the JWKS for every unknown `kid`, asks Auth again for
  * every HS256 request, checks neither role, audience nor subject, and adds
  * about 0.8 MB to the bundle).
  *

@@ -1,6 +1,6 @@
 /**
  * Token counts in o200k_base, the encoding of the GPT-4o family: the same counts as tiktoken and
- * gpt-tokenizer (tests/tokenizer.test.ts compares them on varied text), with bounded work per
+ * gpt-tokenizer (tests/turn/tokenizer.test.ts compares them on varied text), with bounded work per
  * request.
  *
  * Why hand-written (about 150 lines) instead of a tokenizer package:
@@ -36,7 +36,7 @@ export function fewestTokens(text: string): number {
  * characters of whitespace, or of letters and punctuation with no space or digit among them (no
  * language writes that; an attack does), is cut blindly: that run is then counted as the sum of
  * its parts. That is not provably within a bound (byte-pair merges are not prefix-stable); on
- * the runs tests/tokenizer.test.ts tries, it counts 0 to 2 tokens more per cut, never fewer.
+ * the runs tests/turn/tokenizer.test.ts tries, it counts 0 to 2 tokens more per cut, never fewer.
  */
 const SLICE = 2048;
 /** Counting yields to the event loop after this much work, so other requests keep flowing. */
