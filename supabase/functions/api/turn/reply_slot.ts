@@ -4,11 +4,11 @@
  * be saved, and persists it as it streams, reading whether it was stopped or
  * its session deleted meanwhile.
  */
-import { freeReplySlot, saveReply, writePartial } from "../chat_store.ts";
-import { queryAsCaller, retryWhileUnavailable } from "../database.ts";
+import type { UserClaims } from "../auth.ts";
+import { releaseReply, saveReply, writePartial } from "../chat_store.ts";
+import { queryAsCaller, retryWhileUnavailable, type Sql } from "../database.ts";
 import type { Ending, Usage } from "../model.ts";
 import { contentTokens } from "../token_budget.ts";
-import type { Caller } from "./store.ts";
 
 export interface ReplySlot {
   /** saves the reply (and frees the slot); waits out a brief database outage */
@@ -24,14 +24,15 @@ export interface ReplySlot {
 }
 
 export function replySlot(
-  caller: Caller,
+  sql: Sql,
+  claims: UserClaims,
   log: (message: string, error?: unknown) => void,
-  reply: { slotId: string; replyTo: string; model: string },
+  reply: { id: string; sessionId: string; replyTo: string; model: string },
 ): ReplySlot {
-  const { sql, claims, sessionId } = caller;
+  const { sessionId } = reply;
   // the slot must not outlive the reply, whether or not the reply could be saved (a save frees it)
   const release = async () => {
-    await queryAsCaller(sql, claims, (tx) => freeReplySlot(tx, reply.slotId))
+    await queryAsCaller(sql, claims, (tx) => releaseReply(tx, reply.id))
       .catch((error) => log("freeing the reply slot failed", error));
   };
   return {
@@ -42,15 +43,13 @@ export function replySlot(
       await retryWhileUnavailable(() =>
         queryAsCaller(sql, claims, (tx) =>
           saveReply(tx, {
-            // a new reply is stored under its handle's id
-            id: reply.slotId,
+            id: reply.id,
             sessionId,
             content,
             model: reply.model,
             ending,
             usage,
             tokens,
-            slotId: reply.slotId,
             replyTo: reply.replyTo,
           }))
       ).catch(async (error) => {
@@ -62,7 +61,7 @@ export function replySlot(
       const [row] = await queryAsCaller(
         sql,
         claims,
-        (tx) => writePartial(tx, { handle: reply.slotId, sessionId, delta, model: reply.model }),
+        (tx) => writePartial(tx, { id: reply.id, sessionId, delta }),
       );
       return row!.state;
     },

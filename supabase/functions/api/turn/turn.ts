@@ -12,8 +12,8 @@ import { type Relay, relayReply } from "../reply_stream.ts";
 import { encoders, type Protocol, type ReplyIds } from "../stream_protocols.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
 import { type ReplySlot, replySlot } from "./reply_slot.ts";
+import { sendMessage, type StoredReply } from "./send.ts";
 import { ServerTiming } from "./server_timing.ts";
-import { type Caller, type StoredReply, storeMessage } from "./store.ts";
 import { nameSession } from "./title.ts";
 
 export interface TurnRequest {
@@ -37,50 +37,47 @@ export async function takeTurn(
   claims: UserClaims,
   request: TurnRequest,
 ): Promise<TurnResponse> {
-  const { config } = deps;
+  const { config, sql } = deps;
+  const { sessionId, message } = request;
   // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
   const deadline = performance.now() + config.model.replyMaxMs;
-  const caller: Caller = { sql: deps.sql, claims, sessionId: request.sessionId };
-  const { message } = request;
 
   const plan = await planPrompt(config.model, { content: message.content, model: request.model });
 
   const timing = new ServerTiming();
-  const stored = await storeMessage(caller, config.quotas, {
+  const sent = await sendMessage(sql, claims, config.quotas, {
+    sessionId,
     content: message.content,
     clientMessageId: message.id ?? null,
     tokens: plan.tokens,
     historyTokens: plan.historyTokens,
+    model: plan.model,
+    protocol: request.protocol,
   });
   timing.lap("db", "store the message and read the history");
 
   const ids: ReplyIds = {
-    sessionId: request.sessionId,
-    userMessageId: stored.turn.userMessageId,
-    // a new reply is stored under its handle's id
-    assistantMessageId: stored.reply ? stored.reply.id : stored.slotId,
-    model: stored.reply?.model || plan.model,
+    sessionId,
+    userMessageId: sent.userMessageId,
+    assistantMessageId: sent.outcome === "replay" ? sent.reply.id : sent.replyId,
+    model: sent.outcome === "replay" ? sent.reply.model || plan.model : plan.model,
   };
   const answer = (reply: Reply) => relay(deps, request.protocol, ids, timing, reply);
-  if (stored.reply) {
+  if (sent.outcome === "replay") {
     // a retried send whose reply is complete: answer with it again, call no model
-    return answer({ chunks: replay(stored.reply), abort: () => {}, save: () => Promise.resolve() });
+    return answer({ chunks: replay(sent.reply), abort: () => {}, save: () => Promise.resolve() });
   }
 
-  const slot = replySlot(caller, deps.log, {
-    slotId: stored.slotId,
-    replyTo: stored.turn.userMessageId,
+  const slot = replySlot(sql, claims, deps.log, {
+    id: sent.replyId,
+    sessionId,
+    replyTo: sent.userMessageId,
     model: plan.model,
   });
-  const { chunks, abort } = await askModel(
-    deps,
-    plan.model,
-    promptOf(plan, stored.turn.history),
-    slot,
-  );
+  const { chunks, abort } = await askModel(deps, plan.model, promptOf(plan, sent.history), slot);
   timing.lap("model", "the model's first words");
 
-  const firstExchange = stored.turn.untitled && stored.turn.history.length === 1;
+  const firstExchange = sent.untitled && sent.history.length === 1;
   return answer({
     chunks,
     abort,
@@ -92,7 +89,7 @@ export async function takeTurn(
       write: slot.writePartial,
     },
     title: firstExchange && config.model.titles.enabled
-      ? nameSession(deps, caller, message.content)
+      ? nameSession(deps, claims, sessionId, message.content)
       : undefined,
   });
 }
