@@ -136,7 +136,7 @@ Deno.test("a new session is owned by the caller and titled 'New Chat - YYYY-MM-D
   const user = await signUp(admin);
   const id = crypto.randomUUID();
   // as the API creates it
-  assert.deepEqual(await sendAs(user, id, "hi"), [{ outcome: "new" }]);
+  assert.deepEqual([...await sendAs(user, id, "hi")], [{ outcome: "new" }]);
   const [row] = await admin`
     select user_id, title, to_char(created_at at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') as utc
     from public.chat_sessions where id = ${id}`;
