@@ -54,18 +54,22 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   });
-  timing.lap("db", "store the message and read the history");
+  timing.lap("db", "the send, decided in one round trip");
 
-  const ids: ReplyIds = {
+  const ids = (assistantMessageId: string, model: string): ReplyIds => ({
     sessionId,
     userMessageId: sent.userMessageId,
-    assistantMessageId: sent.outcome === "replay" ? sent.reply.id : sent.replyId,
-    model: sent.outcome === "replay" ? sent.reply.model || plan.model : plan.model,
-  };
-  const answer = (reply: Reply) => relay(deps, request.protocol, ids, timing, reply);
+    assistantMessageId,
+    model,
+  });
   if (sent.outcome === "replay") {
     // a retried send whose reply is complete: answer with it again, call no model
-    return answer({ chunks: replay(sent.reply), abort: () => {}, save: () => Promise.resolve() });
+    const { reply } = sent;
+    return relay(deps, request.protocol, ids(reply.id, reply.model || plan.model), timing, {
+      chunks: replay(reply),
+      abort: () => {},
+      save: () => Promise.resolve(),
+    });
   }
 
   const slot = replySlot(sql, claims, deps.log, {
@@ -78,7 +82,8 @@ export async function takeTurn(
   timing.lap("model", "the model's first words");
 
   const firstExchange = sent.untitled && sent.history.length === 1;
-  return answer({
+  // a new reply is stored under its row's id
+  return relay(deps, request.protocol, ids(sent.replyId, plan.model), timing, {
     chunks,
     abort,
     save: slot.save,
