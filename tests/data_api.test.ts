@@ -329,7 +329,7 @@ Deno.test("chat_private's functions refuse a Data API request, anon, and another
                                                     'test-model', 'text')`)[0]!.outcome,
   }));
   assert.deepEqual(foreign, { saved: false, sent: "not_found" });
-  recordFigure(ABUSE, "chat_private calls: via PostgREST, as anon, on another's session", 5);
+  recordFigure(ABUSE, "chat_private calls: via PostgREST, as anon, on another's session", 4);
   const [owner] = await admin`select user_id from public.chat_sessions where id = ${session}`;
   assert.equal(owner!.user_id, me.id);
   assert.deepEqual(await stored(api, session), before);
