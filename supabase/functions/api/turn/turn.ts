@@ -54,7 +54,7 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   });
-  timing.lap("db", "the send, decided in one round trip");
+  timing.lap("db", "the send decided in one round trip");
 
   const ids = (assistantMessageId: string, model: string): ReplyIds => ({
     sessionId,
