@@ -14,6 +14,21 @@ import { ApiError, sessionNotFound } from "../errors.ts";
 import type { Ending, PromptMessage, Usage } from "../model.ts";
 import type { Protocol } from "../stream_protocols.ts";
 
+/** What a send asks for. */
+export interface Send {
+  sessionId: string;
+  content: string;
+  /** the client's id for the message (a retried send repeats it) */
+  clientMessageId: string | null;
+  /** the message's own tokens */
+  tokens: number;
+  /** room for the history, in tokens */
+  historyTokens: number;
+  /** what its reply is written with, recorded with the reply from the start */
+  model: string;
+  protocol: Protocol;
+}
+
 /** A send the model answers: a new message, or a retry of one whose reply did not finish. */
 export interface ReplyToWrite {
   outcome: "new" | "retry";
@@ -52,70 +67,6 @@ type Refusal =
   | "over_daily_quota"
   | "over_reply_quota";
 
-/** How long a send of a message whose reply is being written is told to wait. */
-const BUSY_RETRY_SECONDS = 3;
-
-/** Each refusal's answer. Retry-After for a quota is the true wait, counted in Postgres. */
-const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) => ApiError> = {
-  not_found: () => sessionNotFound(),
-  conflict: () =>
-    new ApiError(409, "Another message with this id exists in this session; use a new id"),
-  superseded: () =>
-    new ApiError(
-      409,
-      "Later messages followed this one; its reply cannot be written again. Send it as a new message",
-    ),
-  // another request is writing the reply to this very message (a later issue lets it re-attach)
-  busy: () =>
-    new ApiError(409, "a reply to this message is already being written", {
-      "retry-after": String(BUSY_RETRY_SECONDS),
-    }),
-  // until enough of the last 24 hours' sends have left the window
-  over_daily_quota: (limits, retryAfter) =>
-    new ApiError(
-      429,
-      `Daily message limit reached: ${limits.messagesPerDay} messages per 24 hours`,
-      { "retry-after": String(retryAfter) },
-    ),
-  // until the first running reply lapses at the latest (sooner when it ends)
-  over_reply_quota: (limits, retryAfter) =>
-    new ApiError(
-      429,
-      `Concurrent reply limit reached: ${limits.concurrentStreams} replies streaming at a time`,
-      { "retry-after": String(retryAfter) },
-    ),
-};
-
-/** What a send asks for. */
-export interface Send {
-  sessionId: string;
-  content: string;
-  /** the client's id for the message (a retried send repeats it) */
-  clientMessageId: string | null;
-  /** the message's own tokens */
-  tokens: number;
-  /** room for the history, in tokens */
-  historyTokens: number;
-  /** what its reply is written with, recorded with the reply from the start */
-  model: string;
-  protocol: Protocol;
-}
-
-/** The row `chat_private.send_message` answers. */
-interface Outcome {
-  outcome: Sent["outcome"] | Refusal;
-  user_message_id: string | null;
-  reply_id: string | null;
-  untitled: boolean | null;
-  history: PromptMessage[] | null;
-  retry_after: number | null;
-  content: string | null;
-  model: string | null;
-  finish_reason: Ending | null;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-}
-
 /** Sends the message as the caller; throws the `ApiError` of a refused send. */
 export async function sendMessage(
   sql: Sql,
@@ -152,6 +103,55 @@ export async function sendMessage(
     default:
       throw refusals[sent.outcome](limits, sent.retry_after ?? 1);
   }
+}
+
+/** How long a send of a message whose reply is being written is told to wait. */
+const BUSY_RETRY_SECONDS = 3;
+
+/** Each refusal's answer. Retry-After for a quota is the true wait, counted in Postgres. */
+const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) => ApiError> = {
+  not_found: () => sessionNotFound(),
+  conflict: () =>
+    new ApiError(409, "Another message with this id exists in this session; use a new id"),
+  superseded: () =>
+    new ApiError(
+      409,
+      "Later messages followed this one; its reply cannot be written again. Send it as a new message",
+    ),
+  // another request is writing the reply to this very message (a later issue lets it re-attach)
+  busy: () =>
+    new ApiError(409, "a reply to this message is already being written", {
+      "retry-after": String(BUSY_RETRY_SECONDS),
+    }),
+  // until enough of the last 24 hours' sends have left the window
+  over_daily_quota: (limits, retryAfter) =>
+    new ApiError(
+      429,
+      `Daily message limit reached: ${limits.messagesPerDay} messages per 24 hours`,
+      { "retry-after": String(retryAfter) },
+    ),
+  // until the first running reply lapses at the latest (sooner when it ends)
+  over_reply_quota: (limits, retryAfter) =>
+    new ApiError(
+      429,
+      `Concurrent reply limit reached: ${limits.concurrentStreams} replies streaming at a time`,
+      { "retry-after": String(retryAfter) },
+    ),
+};
+
+/** The row `chat_private.send_message` answers. */
+interface Outcome {
+  outcome: Sent["outcome"] | Refusal;
+  user_message_id: string | null;
+  reply_id: string | null;
+  untitled: boolean | null;
+  history: PromptMessage[] | null;
+  retry_after: number | null;
+  content: string | null;
+  model: string | null;
+  finish_reason: Ending | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
 }
 
 function storedReply(row: Outcome): StoredReply {
