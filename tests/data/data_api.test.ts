@@ -274,11 +274,11 @@ Deno.test("refused: reading, freeing or forging reply slots, so the concurrent l
   assert.equal(await asUser(me, (tx) => tx`delete from public.reply_slots`), "42P01");
   for (
     const attempt of [
-      (tx: Tx) => tx`select * from chat_private.reply_slots`,
-      (tx: Tx) => tx`delete from chat_private.reply_slots`,
-      (tx: Tx) => tx`update chat_private.reply_slots set expires_at = now()`,
+      (tx: Tx) => tx`select * from chat_private.replies`,
+      (tx: Tx) => tx`delete from chat_private.replies`,
+      (tx: Tx) => tx`update chat_private.replies set expires_at = now()`,
       (tx: Tx) =>
-        tx`insert into chat_private.reply_slots (user_id, expires_at)
+        tx`insert into chat_private.replies (user_id, expires_at)
                      values (${me.id}, now() + interval '1 hour')`,
     ]
   ) {
@@ -330,16 +330,12 @@ Deno.test("chat_private's functions refuse a Data API request, anon, and another
   // another user's session: nothing stored, nothing created, nothing freed
   const foreign = await asCaller(admin, userClaims(other.id), async (tx) => ({
     saved: (await forgedReply(tx))[0]!.save_reply,
-    added: (await tx`select * from chat_private.add_user_message(${session}, 'hi', null, 1)`)
-      .length,
+    sent: (await tx`
+      select outcome from chat_private.send_message(${session}, 'hi', null, 1, 1000, 0, 0, 60,
+                                                    'test-model', 'text')`)[0]!.outcome,
   }));
-  assert.deepEqual(foreign, { saved: false, added: 0 });
-  recordFigure(ABUSE, "chat_private calls: via PostgREST, as anon, on another's session", 5);
-  await asCaller(
-    admin,
-    userClaims(other.id),
-    (tx) => tx`select chat_private.open_session(${session})`,
-  );
+  assert.deepEqual(foreign, { saved: false, sent: "not_found" });
+  recordFigure(ABUSE, "chat_private calls: via PostgREST, as anon, on another's session", 4);
   const [owner] = await admin`select user_id from public.chat_sessions where id = ${session}`;
   assert.equal(owner!.user_id, me.id);
   assert.deepEqual(await stored(api, session), before);

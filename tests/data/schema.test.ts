@@ -7,6 +7,14 @@ import { addMessage, createSession, signUp, sqlState, userClaims } from "../supp
 const db = await createTestDatabase();
 const { admin } = db;
 
+/** Sends a user message as the API does, through chat_private (no quotas, the model's reply left unwritten). */
+function sendAs(userId: string, session: string, content: string) {
+  return asCaller(admin, userClaims(userId), (tx) =>
+    tx<{ outcome: string }[]>`
+      select outcome from chat_private.send_message(${session}, ${content}, null, 1, 1000, 0, 0, 60,
+                                                    'test-model', 'text')`);
+}
+
 async function profileOf(id: string) {
   const [row] = await admin<{ email: string | null }[]>`
     select email from public.profiles where id = ${id}`;
@@ -75,11 +83,7 @@ Deno.test("adding a message moves its session's updated_at forward", async () =>
     >`select updated_at::text as t from public.chat_sessions where id = ${session}`)[0]!.t;
   const before = await updatedAt();
   // as the user, like the API: the trigger must work without an update grant on updated_at
-  await asCaller(
-    admin,
-    userClaims(user),
-    (tx) => tx`select * from chat_private.add_user_message(${session}, 'hi', null, null)`,
-  );
+  await sendAs(user, session, "hi");
   const afterFirst = await updatedAt();
   await addMessage(admin, session, "assistant", "hello");
   const afterSecond = await updatedAt();
@@ -132,7 +136,7 @@ Deno.test("a new session is owned by the caller and titled 'New Chat - YYYY-MM-D
   const user = await signUp(admin);
   const id = crypto.randomUUID();
   // as the API creates it
-  await asCaller(admin, userClaims(user), (tx) => tx`select chat_private.open_session(${id})`);
+  assert.deepEqual([...await sendAs(user, id, "hi")], [{ outcome: "new" }]);
   const [row] = await admin`
     select user_id, title, to_char(created_at at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') as utc
     from public.chat_sessions where id = ${id}`;
@@ -212,16 +216,17 @@ Deno.test("each message records the prompt cost of everything before it in its s
 Deno.test("concurrent messages to one session keep the running token total exact", async () => {
   const user = await signUp(admin);
   const session = await createSession(admin, user);
+  // a user's sends are taken one at a time, but replies are saved whenever their streams end:
+  // half of each, at once, as the user
   await Promise.all(
     Array.from(
       { length: 20 },
       (_, i) =>
-        asCaller(
-          admin,
-          userClaims(user),
-          (tx) =>
-            tx`select * from chat_private.add_user_message(${session}, ${`message ${i}`}, null, 1)`,
-        ),
+        i % 2
+          ? sendAs(user, session, `message ${i}`)
+          : asCaller(admin, userClaims(user), (tx) =>
+            tx`select chat_private.save_reply(gen_random_uuid(), ${session}, ${`reply ${i}`},
+                                            'test-model', 'stop', 1, null, null, null)`),
     ),
   );
   const rows = await admin<{ tokens_before: string }[]>`

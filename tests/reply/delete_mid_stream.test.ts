@@ -38,7 +38,7 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi, where: s
   const reader = response.body!.getReader();
   let received = await readUntil(reader, "word3");
   const [slots] = await api.db.admin`
-    select count(*)::int as n from chat_private.reply_slots where user_id = ${user.id}`;
+    select count(*)::int as n from chat_private.replies where user_id = ${user.id}`;
   assert.equal(slots!.n, 1, "the reply holds a slot while it streams");
 
   // the same user, with a token the deleting instance trusts
@@ -66,7 +66,7 @@ async function deleteWhileStreaming(protocol: string, deleter: TestApi, where: s
   );
   assert.equal(api.model.openStreams, 0);
   const [after] = await api.db.admin`
-    select count(*)::int as n from chat_private.reply_slots where user_id = ${user.id}`;
+    select count(*)::int as n from chat_private.replies where user_id = ${user.id}`;
   assert.equal(after!.n, 0, "the reply's slot is freed");
   assert.deepEqual(await stored(api, session), []);
   assert.deepEqual(api.logs.slice(logsBefore), [], "nothing logged");

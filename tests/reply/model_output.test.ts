@@ -11,7 +11,7 @@ import { chat, stored } from "../support/http.ts";
 const api = await startTestApi({ env: { QUOTA_CONCURRENT_STREAMS: "1" } });
 
 const slotsHeld = async () =>
-  (await api.db.admin`select count(*)::int as n from chat_private.reply_slots`)[0]!.n;
+  (await api.db.admin`select count(*)::int as n from chat_private.replies`)[0]!.n;
 
 Deno.test("a reply with U+0000 is stored with U+FFFD in its place, streamed the same, and frees its slot", async () => {
   api.model.script(() => ({ chunks: ["nul\u0000here", " and\u0000\u0000there"] }));

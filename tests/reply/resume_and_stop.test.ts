@@ -153,7 +153,7 @@ Deno.test("a stop from another instance ends the model call, stores the reply as
   );
   assert.equal(api.model.abandonedStreams, abandonedBefore + 1);
   const [slots] = await api.db.admin<{ n: number }[]>`
-    select count(*)::int as n from chat_private.reply_slots where session_id = ${session}`;
+    select count(*)::int as n from chat_private.replies where session_id = ${session}`;
   assert.equal(slots!.n, 0);
 
   // a stopped reply is finished as the user chose: sending its message again replays it

@@ -70,7 +70,7 @@ Deno.test("the concurrent reply limit: only so many stream at once, and a freed 
   }
   assert.equal(await countOf(api, user.id), 2, "refused sends stored nothing");
   // the two replies were stored, which freed their slots
-  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.replies`;
   assert.equal(slots!.n, 0);
   assert.equal((await chat(api, user, crypto.randomUUID(), "again")).status, 200);
 });
@@ -133,7 +133,7 @@ Deno.test("a reply slot is freed when the reply cannot be saved", async () => {
   assert.equal((await chat(api, user, session, "first")).status, 200);
   assert.ok(api.logs.some((line) => line.includes("saving the reply failed")), api.logs.join("\n"));
   assert.deepEqual((await stored(api, session)).map((m) => m.role), ["user"]);
-  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.replies`;
   assert.equal(slots!.n, 0);
   api.model.script(() => ({ chunks: ["fine"] }));
   assert.equal((await chat(api, user, crypto.randomUUID(), "second")).status, 200);
@@ -151,7 +151,7 @@ Deno.test("a reply slot is freed when its session is deleted while the reply str
   assert.equal((await send(api, user, "DELETE", `/api/sessions/${session}`)).status, 200);
   await response.text();
   await api.idle();
-  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.reply_slots`;
+  const [slots] = await api.db.admin`select count(*)::int as n from chat_private.replies`;
   assert.equal(slots!.n, 0);
   assert.deepEqual(api.logs, []);
   api.model.script(() => ({ chunks: ["next"] }));

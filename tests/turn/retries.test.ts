@@ -260,31 +260,34 @@ Deno.test("after a reply cut at REPLY_MAX_SECONDS, a retry asks the model again 
   await short.model.close();
 });
 
-Deno.test("a reply's handle cannot be taken or read through the Data API, nor for another user's message", async () => {
+Deno.test("a reply cannot be created or read through the Data API, nor for another user's message", async () => {
   const [me, other] = [await api.user(), await api.user()];
   const session = crypto.randomUUID();
   api.model.script(() => ({ status: 500 }));
   await chat(api, me, session, "Mine", { id: "h-1" });
   api.model.script(hello);
-  const [message] = await stored(api, session);
-  const begin = (tx: Tx) =>
-    tx`select chat_private.begin_reply(${session}, ${message!.id}, 60, false)`;
+  // a retry of my unfinished message: it would create the reply again
+  const retry = (tx: Tx) =>
+    tx<{ outcome: string }[]>`
+      select outcome from chat_private.send_message(${session}, 'Mine', 'h-1', 1, 1000, 0, 0, 60,
+                                                    'test-model', 'text')`;
   const viaPostgrest = await sqlState(() =>
     asCaller(api.db.admin, userClaims(me.id), async (tx) => {
       await tx`select set_config('request.method', 'POST', true)`;
-      await begin(tx);
+      await retry(tx);
     })
   );
   assert.equal(viaPostgrest, "42501");
-  assert.equal(await sqlState(() => asCaller(api.db.admin, userClaims(other.id), begin)), "42501");
   // another user learns nothing of my session: to them it does not exist
+  const [theirs] = await asCaller(api.db.admin, userClaims(other.id), retry);
+  assert.equal(theirs!.outcome, "not_found");
   const [seen] = await asCaller(
     api.db.admin,
     userClaims(other.id),
-    (tx) => tx`select chat_private.reply_state(gen_random_uuid(), ${session}) as state`,
+    (tx) => tx`select chat_private.write_partial(gen_random_uuid(), ${session}, 'x') as state`,
   );
   assert.equal(seen!.state, "session_deleted");
-  const [slots] = await api.db.admin`
-    select count(*)::int as n from chat_private.reply_slots where user_id in (${me.id}, ${other.id})`;
-  assert.equal(slots!.n, 0, "no handle was taken");
+  const [replies] = await api.db.admin`
+    select count(*)::int as n from chat_private.replies where user_id in (${me.id}, ${other.id})`;
+  assert.equal(replies!.n, 0, "no reply was created");
 });

@@ -34,18 +34,14 @@ export async function reattach(
   const first = await followReply(sql, claims, sessionId, null);
   if (first.state !== "streaming") return null;
   const id = first.id!;
-  // a row that does not know its model yet learns it (and its protocol) with its first progress
-  // write, REPLY_PERSIST_MS in
-  const known = first.model !== null
-    ? first
-    : await sleep(config.model.replyPersistMs).then(() => followReply(sql, claims, sessionId, id));
+  // the row knows its model and protocol from its creation (turn/send.ts)
   const ids: ReplyIds = {
     sessionId,
     userMessageId: first.user_message_id!,
     replyId: id,
-    model: known.model ?? "",
+    model: first.model ?? "",
   };
-  const protocol = chooseProtocol({ ...ask, stored: known.protocol }, config.streamProtocol);
+  const protocol = chooseProtocol({ ...ask, stored: first.protocol }, config.streamProtocol);
   const follower = new AbortController();
   return replyResponse(protocol, {
     ids,

@@ -1,6 +1,6 @@
 /**
  * The reply's row, and the SQL that writes and reads it. A reply is one row
- * from the moment its user message is stored (turn/store.ts creates it, and its
+ * from the moment its user message is stored (turn/send.ts creates it, and its
  * id is the id the reply is stored under) until it is saved as an assistant
  * message: the instance writing it appends its text as it streams and reads, in
  * the same round trip, whether it was stopped or its session deleted meanwhile;
@@ -87,12 +87,11 @@ function saveStatement(
   reply: NewReply,
   end: { content: string; ending: Ending; usage: Usage | undefined; tokens: number },
 ) {
-  // today's signature still names the row apart from the reply (p_slot_id): they are the same id
   return tx<{ saved: boolean }[]>`
     select chat_private.save_reply(
       ${reply.id}, ${reply.sessionId}, ${storable(end.content)}, ${reply.model}, ${end.ending},
       ${end.tokens}, ${tokenCount(end.usage?.promptTokens)},
-      ${tokenCount(end.usage?.completionTokens)}, ${reply.id}, ${reply.replyTo}) as saved`;
+      ${tokenCount(end.usage?.completionTokens)}, ${reply.replyTo}) as saved`;
 }
 
 /** A token count as the model reported it, or null (unknown) when it is not one a column can hold. */
@@ -104,7 +103,7 @@ function tokenCount(reported: number | undefined): number | null {
 
 /** Removes the row of a reply that could not be saved. */
 function releaseStatement(tx: Tx, id: string) {
-  return tx`select chat_private.free_reply_slot(${id})`;
+  return tx`select chat_private.release_reply(${id})`;
 }
 
 /**
@@ -112,10 +111,9 @@ function releaseStatement(tx: Tx, id: string) {
  * and reads, in the same round trip, what became of it.
  */
 function progressStatement(tx: Tx, reply: NewReply, delta: string) {
-  // the model and protocol go with each write until the row records them at its creation
   return tx<{ state: RowState }[]>`
-    select chat_private.write_partial(${reply.id}, ${reply.sessionId}, ${storable(delta)},
-                                      ${reply.model}, ${reply.protocol}) as state`;
+    select chat_private.write_partial(${reply.id}, ${reply.sessionId},
+                                      ${storable(delta)}) as state`;
 }
 
 /** Asks the reply in progress in a session to stop; its id, or null when none streams. */
@@ -134,7 +132,7 @@ export interface FollowedReply {
   id: string | null;
   user_message_id: string | null;
   model: string | null;
-  /** the protocol it was started in; null where that is not known */
+  /** the protocol it was started in (null once stored) */
   protocol: Protocol | null;
   content: string | null;
   finish_reason: Ending | null;

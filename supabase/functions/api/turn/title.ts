@@ -3,12 +3,13 @@ import type { RouteDeps } from "../deps.ts";
 import { queryAsCaller } from "../database.ts";
 import { setGeneratedTitle } from "../store/sessions.ts";
 import { generateTitle } from "../model.ts";
-import type { Caller } from "./store.ts";
+import type { UserClaims } from "../auth.ts";
 
 /** Writes and stores a title in the background; resolves to it, or null if it could not or should not be stored. */
 export function nameSession(
-  deps: Pick<RouteDeps, "config" | "model" | "log" | "waitUntil">,
-  caller: Caller,
+  deps: Pick<RouteDeps, "config" | "sql" | "model" | "log" | "waitUntil">,
+  claims: UserClaims,
+  sessionId: string,
   firstMessage: string,
 ): Promise<string | null> {
   const { config } = deps;
@@ -19,9 +20,9 @@ export function nameSession(
   }).then(async (title) => {
     // stored only while the title is still the default: a rename by the user always wins
     const { count } = await queryAsCaller(
-      caller.sql,
-      caller.claims,
-      (tx) => setGeneratedTitle(tx, caller.sessionId, title),
+      deps.sql,
+      claims,
+      (tx) => setGeneratedTitle(tx, sessionId, title),
     );
     return count > 0 ? title : null;
   }).catch((error) => {

@@ -8,13 +8,13 @@
 import type { UserClaims } from "../auth.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ModelError, openReply, type PromptMessage, type ReplyChunk } from "../model.ts";
-import type { Protocol, ReplyIds } from "../reply/protocols.ts";
+import type { Protocol } from "../reply/protocols.ts";
 import type { Relay } from "../reply/relay.ts";
 import { type ReplyResponse, replyResponse } from "../reply/response.ts";
 import { type ReplyWriter, replyWriter } from "../reply/row.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
+import { sendMessage, type StoredReply } from "./send.ts";
 import { ServerTiming } from "./server_timing.ts";
-import { type Caller, type StoredReply, storeMessage } from "./store.ts";
 import { nameSession } from "./title.ts";
 
 export interface TurnRequest {
@@ -35,58 +35,55 @@ export async function takeTurn(
   claims: UserClaims,
   request: TurnRequest,
 ): Promise<TurnResponse> {
-  const { config } = deps;
+  const { config, sql } = deps;
+  const { sessionId, message } = request;
   // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
   const deadline = performance.now() + config.model.replyMaxMs;
-  const caller: Caller = { sql: deps.sql, claims, sessionId: request.sessionId };
-  const { message } = request;
 
   const plan = await planPrompt(config.model, { content: message.content, model: request.model });
 
   const timing = new ServerTiming();
-  const stored = await storeMessage(caller, config.quotas, {
+  const sent = await sendMessage(sql, claims, config.quotas, {
+    sessionId,
     content: message.content,
     clientMessageId: message.id ?? null,
     tokens: plan.tokens,
     historyTokens: plan.historyTokens,
+    model: plan.model,
+    protocol: request.protocol,
   });
-  timing.lap("db", "store the message and read the history");
+  timing.lap("db", "the send decided in one round trip");
 
-  const ids: ReplyIds = {
-    sessionId: request.sessionId,
-    userMessageId: stored.turn.userMessageId,
-    // a new reply is stored under its row's id
-    replyId: stored.reply ? stored.reply.id : stored.slotId,
-    model: stored.reply?.model || plan.model,
-  };
-  const answer = (reply: Reply) =>
+  const answer = (replyId: string, model: string, reply: Reply) =>
     replyResponse(
       request.protocol,
-      { ...reply, ids, waitUntil: deps.waitUntil, log: deps.log },
+      {
+        ...reply,
+        ids: { sessionId, userMessageId: sent.userMessageId, replyId, model },
+        waitUntil: deps.waitUntil,
+        log: deps.log,
+      },
       timing.header(),
     );
-  if (stored.reply) {
+  if (sent.outcome === "replay") {
     // a retried send whose reply is complete: answer with it again, call no model, write nothing
-    return answer({ chunks: replay(stored.reply), abort: () => {} });
+    const { reply } = sent;
+    return answer(reply.id, reply.model || plan.model, { chunks: replay(reply), abort: () => {} });
   }
 
-  const writer = replyWriter(deps.sql, claims, {
-    id: stored.slotId,
-    sessionId: request.sessionId,
-    replyTo: stored.turn.userMessageId,
+  // a new reply is stored under its row's id
+  const writer = replyWriter(sql, claims, {
+    id: sent.replyId,
+    sessionId,
+    replyTo: sent.userMessageId,
     model: plan.model,
     protocol: request.protocol,
   }, deps.log);
-  const { chunks, abort } = await askModel(
-    deps,
-    plan.model,
-    promptOf(plan, stored.turn.history),
-    writer,
-  );
+  const { chunks, abort } = await askModel(deps, plan.model, promptOf(plan, sent.history), writer);
   timing.lap("model", "the model's first words");
 
-  const firstExchange = stored.turn.untitled && stored.turn.history.length === 1;
-  return answer({
+  const firstExchange = sent.untitled && sent.history.length === 1;
+  return answer(sent.replyId, plan.model, {
     chunks,
     abort,
     row: {
@@ -96,7 +93,7 @@ export async function takeTurn(
       inFlight: deps.replies,
     },
     title: firstExchange && config.model.titles.enabled
-      ? nameSession(deps, caller, message.content)
+      ? nameSession(deps, claims, sessionId, message.content)
       : undefined,
   });
 }

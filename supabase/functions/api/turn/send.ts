@@ -1,0 +1,168 @@
+/**
+ * Sending a message, decided once, in Postgres: `chat_private.send_message`
+ * counts the quotas under a per-user lock, creates the session if the id is
+ * new, stores the message once per client message id, reads the history that
+ * fits and creates the reply, or says why not, in one statement. It travels
+ * with its transaction's begin, claims and commit: one round trip, committed
+ * before the model is called so that nothing the user sent is lost. Every
+ * outcome that writes no reply is answered here, from one table.
+ */
+import type { UserClaims } from "../auth.ts";
+import type { Config } from "../config.ts";
+import { queryAsCaller, type Sql } from "../database.ts";
+import { ApiError, sessionNotFound } from "../errors.ts";
+import type { Ending, PromptMessage, Usage } from "../model.ts";
+import type { Protocol } from "../reply/protocols.ts";
+
+/** What a send asks for. */
+export interface Send {
+  sessionId: string;
+  content: string;
+  /** the client's id for the message (a retried send repeats it) */
+  clientMessageId: string | null;
+  /** the message's own tokens */
+  tokens: number;
+  /** room for the history, in tokens */
+  historyTokens: number;
+  /** what its reply is written with, recorded with the reply from the start */
+  model: string;
+  protocol: Protocol;
+}
+
+/** A send the model answers: a new message, or a retry of one whose reply did not finish. */
+export interface ReplyToWrite {
+  outcome: "new" | "retry";
+  userMessageId: string;
+  /** the reply's id: its row while it is written, then the assistant message it is stored as */
+  replyId: string;
+  /** the newest stored messages that fit the budget, oldest first, this message last */
+  history: PromptMessage[];
+  /** the session still has the title it was created with */
+  untitled: boolean;
+}
+
+/** A retried send whose reply finished: answered with that reply again, calling no model. */
+export interface Replay {
+  outcome: "replay";
+  userMessageId: string;
+  reply: StoredReply;
+}
+
+export interface StoredReply {
+  id: string;
+  content: string;
+  model: string;
+  ending: Ending;
+  usage?: Usage;
+}
+
+export type Sent = ReplyToWrite | Replay;
+
+/** The sends that are refused. None of them stored anything. */
+type Refusal =
+  | "not_found"
+  | "conflict"
+  | "superseded"
+  | "busy"
+  | "over_daily_quota"
+  | "over_reply_quota";
+
+/** Sends the message as the caller; throws the `ApiError` of a refused send. */
+export async function sendMessage(
+  sql: Sql,
+  claims: UserClaims,
+  limits: Config["quotas"],
+  send: Send,
+): Promise<Sent> {
+  const [row] = await queryAsCaller(sql, claims, (tx) =>
+    tx<Outcome[]>`
+      select * from chat_private.send_message(
+        p_session_id => ${send.sessionId},
+        p_content => ${send.content},
+        p_client_message_id => ${send.clientMessageId},
+        p_tokens => ${send.tokens},
+        p_history_tokens => ${send.historyTokens},
+        p_messages_per_day => ${limits.messagesPerDay},
+        p_concurrent_replies => ${limits.concurrentStreams},
+        p_reply_seconds => ${limits.replySlotSeconds},
+        p_model => ${send.model},
+        p_protocol => ${send.protocol})`);
+  const sent = row!;
+  switch (sent.outcome) {
+    case "new":
+    case "retry":
+      return {
+        outcome: sent.outcome,
+        userMessageId: sent.user_message_id!,
+        replyId: sent.reply_id!,
+        history: sent.history!,
+        untitled: sent.untitled!,
+      };
+    case "replay":
+      return { outcome: "replay", userMessageId: sent.user_message_id!, reply: storedReply(sent) };
+    default:
+      throw refusals[sent.outcome](limits, sent.retry_after ?? 1);
+  }
+}
+
+/** How long a send of a message whose reply is being written is told to wait. */
+const BUSY_RETRY_SECONDS = 3;
+
+/** Each refusal's answer. Retry-After for a quota is the true wait, counted in Postgres. */
+const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) => ApiError> = {
+  not_found: () => sessionNotFound(),
+  conflict: () =>
+    new ApiError(409, "Another message with this id exists in this session; use a new id"),
+  superseded: () =>
+    new ApiError(
+      409,
+      "Later messages followed this one; its reply cannot be written again. Send it as a new message",
+    ),
+  // another request is writing the reply to this very message (a later issue lets it re-attach)
+  busy: () =>
+    new ApiError(409, "a reply to this message is already being written", {
+      "retry-after": String(BUSY_RETRY_SECONDS),
+    }),
+  // until enough of the last 24 hours' sends have left the window
+  over_daily_quota: (limits, retryAfter) =>
+    new ApiError(
+      429,
+      `Daily message limit reached: ${limits.messagesPerDay} messages per 24 hours`,
+      { "retry-after": String(retryAfter) },
+    ),
+  // until the first running reply lapses at the latest (sooner when it ends)
+  over_reply_quota: (limits, retryAfter) =>
+    new ApiError(
+      429,
+      `Concurrent reply limit reached: ${limits.concurrentStreams} replies streaming at a time`,
+      { "retry-after": String(retryAfter) },
+    ),
+};
+
+/** The row `chat_private.send_message` answers. */
+interface Outcome {
+  outcome: Sent["outcome"] | Refusal;
+  user_message_id: string | null;
+  reply_id: string | null;
+  untitled: boolean | null;
+  history: PromptMessage[] | null;
+  retry_after: number | null;
+  content: string | null;
+  model: string | null;
+  finish_reason: Ending | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+}
+
+function storedReply(row: Outcome): StoredReply {
+  const usage = row.prompt_tokens === null || row.completion_tokens === null
+    ? undefined
+    : { promptTokens: row.prompt_tokens, completionTokens: row.completion_tokens };
+  return {
+    id: row.reply_id!,
+    content: row.content!,
+    model: row.model ?? "",
+    ending: row.finish_reason!,
+    usage,
+  };
+}
