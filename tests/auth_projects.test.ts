@@ -347,7 +347,7 @@ Deno.test("configuration: SUPABASE_JWKS may be missing or empty with SUPABASE_UR
   for (const jwks of [undefined, "", '{"keys":[]}']) {
     assert.throws(
       () => parseConfig({ ...base, SUPABASE_JWKS: jwks }),
-      /SUPABASE_JWKS, SUPABASE_URL: no signing keys/,
+      /SUPABASE_JWKS: no signing keys to verify tokens with, and no SUPABASE_URL/,
     );
   }
   assert.throws(
