@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { signLegacyAccessToken } from "../../local/signing_keys.ts";
 import { startTestApi, type TestApi } from "../support/api.ts";
 import { createTestDatabase } from "../support/database.ts";
+import { recordFigure } from "../support/figures.ts";
 import { send } from "../support/http.ts";
 import { type StandInAuth, startStandInAuth } from "../support/supabase_auth.ts";
 
@@ -83,6 +84,7 @@ authTest(
   async (auth, api) => {
     const user = await signedIn(api);
     const real = Promise.withResolvers<void>();
+    const started = performance.now();
     const flooding = flood(api, real.promise, () => forge());
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
@@ -95,6 +97,15 @@ authTest(
     }
     real.resolve();
     const forged = await flooding;
+    const seconds = (performance.now() - started) / 1000;
+    const section = "HS256 tokens under a forged-token flood (Auth server stand-in)";
+    recordFigure(section, "forged tokens per second", Math.round(forged.length / seconds));
+    recordFigure(
+      section,
+      "a real user's fresh tokens answered (not 503)",
+      `${statuses.filter((s) => s === 200).length} of ${statuses.length}`,
+    );
+    recordFigure(section, "calls to Auth per second", (auth.requests.user / seconds).toFixed(1));
     assert.deepEqual(statuses, Array(12).fill(200), "the real user's requests");
     assert.ok(forged.length >= 600, `flood size ${forged.length}`);
     assert.deepEqual([...new Set(forged)], [401], "every forged token is refused as such");
