@@ -60,6 +60,14 @@ begin
     updated_at timestamptz default now()
   );
 
+  -- A user's sessions, as Supabase Auth keeps them (the columns this project reads).
+  create table if not exists auth.sessions (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    created_at timestamptz default now(),
+    not_after timestamptz
+  );
+
   -- As Supabase defines them: read the claims PostgREST (and our API) set.
   create or replace function auth.uid() returns uuid
   language sql stable

@@ -18,6 +18,7 @@ import {
 } from "../../supabase/functions/api/auth.ts";
 import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
 import { connect } from "../../supabase/functions/api/database.ts";
+import { createSignerCheck } from "../../supabase/functions/api/signers.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { signUp } from "./fixtures.ts";
@@ -84,15 +85,19 @@ export async function startTestApi(
   const logs: string[] = [];
   const log = (message: string, error?: unknown) =>
     logs.push(`${new Date().toISOString()} ${message}: ${error}`);
+  const sql = connect(config.database.url, {
+    max: config.database.poolMax,
+    prepare: config.database.prepare,
+    ca: config.database.ca,
+  });
   const app = createApp({
     config,
-    sql: connect(config.database.url, {
-      max: config.database.poolMax,
-      prepare: config.database.prepare,
-      ca: config.database.ca,
-    }),
+    sql,
     model: createModelClient(config.model),
-    verifyToken: counted(createTokenVerifier(config.auth, { log, ...opts.auth }), opts.onVerify),
+    verifyToken: counted(
+      createTokenVerifier(config.auth, { log, liveSigner: createSignerCheck(sql), ...opts.auth }),
+      opts.onVerify,
+    ),
     waitUntil: (work) => {
       pending.add(work);
       work.finally(() => pending.delete(work));

@@ -26,6 +26,8 @@ export interface StandInAuth {
   /** what the JWKS endpoint publishes from now on */
   publish(...keys: SigningKey[]): void;
   mode: AuthMode;
+  /** answers a /user request for this token itself, as a gateway or a struggling Auth would */
+  answer?: (token: string) => Response | Promise<Response> | undefined;
   legacyToken(
     userId: string,
     opts?: { expiresInSeconds?: number; claims?: Record<string, unknown> },
@@ -71,6 +73,8 @@ export function startStandInAuth(): StandInAuth {
       return Response.json({ message: "Invalid API key" }, { status: 401 });
     }
     const token = /^Bearer (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
+    const answered = token && standIn.answer?.(token);
+    if (answered) return await answered;
     if (!token) {
       return Response.json({
         code: 401,

@@ -23,6 +23,26 @@ export type { Deps, RouteDeps } from "./deps.ts";
 
 const methodOrder = ["GET", "POST", "PATCH", "DELETE"];
 
+/**
+ * Every request header supabase-js sends to a function, so a browser's preflight lets its calls
+ * through whatever options the app turns on: always authorization, apikey, x-client-info and
+ * content-type; `invoke(..., { region })` adds x-region; `tracePropagation` adds traceparent,
+ * tracestate and baggage; postgrest-js's retries add x-retry-count. Written out rather than
+ * imported from `@supabase/supabase-js/cors` (which lacks x-region): importing it would pack the
+ * whole package into the bundle. A test compares this list with that module's.
+ */
+export const SUPABASE_JS_HEADERS = [
+  "authorization",
+  "apikey",
+  "x-client-info",
+  "content-type",
+  "x-region",
+  "traceparent",
+  "tracestate",
+  "baggage",
+  "x-retry-count",
+];
+
 /** Methods each path answers, from the routes' declarations; any other method gets 405 with `Allow`. */
 function allowedMethods(app: OpenAPIHono<SignedIn>): Map<string, string[]> {
   const allowed = new Map<string, string[]>([["/openapi.json", ["GET"]]]);
@@ -44,7 +64,7 @@ export function createApp(deps: Deps) {
     "*",
     cors({
       origin: deps.config.corsOrigins.includes("*") ? "*" : deps.config.corsOrigins,
-      allowHeaders: ["Authorization", "Content-Type", "apikey", "x-client-info"],
+      allowHeaders: SUPABASE_JS_HEADERS,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: [
         "x-vercel-ai-data-stream",

@@ -44,6 +44,18 @@ export type TokenVerifier = (token: string) => Promise<UserClaims>;
 
 /** The most the verifier keeps of tokens it verified (refused ones: a quarter of that). */
 const TOKEN_MEMORY_BYTES = 16 * 1024 * 1024;
+/**
+ * The most tokens of one user remembered at once (one per device or session, and
+ * a refresh or two): past it their oldest goes, so one account minting tokens
+ * cannot push other users' tokens out of the cache.
+ */
+const TOKENS_PER_USER = 8;
+/**
+ * The largest token looked at. Supabase's access tokens are about 1 KB (more with
+ * large user metadata); the gateway in front of Auth refuses headers not much
+ * larger, and every byte is decoded and remembered: a bigger one is refused first.
+ */
+export const MAX_TOKEN_BYTES = 8 * 1024;
 
 /**
  * Verifies tokens, remembering the ones that passed until they expire, never
@@ -61,11 +73,28 @@ export function createTokenVerifier(
   // Bounded in bytes as well as in count: a token carries the user's own metadata (set with
   // auth.updateUser, reissued at every refresh), so 10,000 of a user's tokens could hold
   // gigabytes in a 256 MB worker. A token and its decoded claims cost about twice its length.
+  const bySubject = new Map<string, Set<string>>();
   const verified = new LRUCache<string, Verified>({
     max: 10_000,
     maxSize: TOKEN_MEMORY_BYTES,
     sizeCalculation: (_, token) => token.length * 2,
+    dispose: ({ claims }, token) => {
+      const mine = bySubject.get(claims.sub);
+      mine?.delete(token);
+      if (mine?.size === 0) bySubject.delete(claims.sub);
+    },
   });
+  const remember = (token: string, result: Verified, ttl: number) => {
+    const mine = bySubject.get(result.claims.sub) ?? new Set();
+    bySubject.set(result.claims.sub, mine);
+    mine.add(token);
+    verified.set(token, result, { ttl });
+    // the user's oldest tokens go first (a Set iterates in insertion order)
+    for (const oldest of mine) {
+      if (mine.size <= TOKENS_PER_USER) break;
+      verified.delete(oldest);
+    }
+  };
   const refused = new LRUCache<string, ApiError>({
     max: 10_000,
     maxSize: TOKEN_MEMORY_BYTES / 4,
@@ -75,6 +104,9 @@ export function createTokenVerifier(
   const { keys, verify } = createUncachedTokenVerifier(sources, opts);
 
   return async (token) => {
+    if (token.length > MAX_TOKEN_BYTES) {
+      throw unauthorized(`the token is too large (over ${MAX_TOKEN_BYTES} bytes)`);
+    }
     const known = verified.get(token);
     // a key a refetch dropped (rotated out, revoked) takes its tokens with it
     if (known && keys.stillPublished(known.kid)) return known.claims;
@@ -90,7 +122,7 @@ export function createTokenVerifier(
     try {
       const result = await pending;
       const ttl = (result.claims.exp as number) * 1000 - Date.now();
-      if (ttl > 0) verified.set(token, result, { ttl });
+      if (ttl > 0) remember(token, result, ttl);
       return result.claims;
     } catch (error) {
       if (error instanceof AuthServerRefusal) {

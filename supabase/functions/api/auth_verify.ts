@@ -7,7 +7,12 @@
  */
 import * as jose from "jose";
 import { createSigningKeys, type SigningKeys } from "./auth_keys.ts";
-import { type AuthServerCheck, createAuthServerCheck, TokenRejected } from "./auth_server.ts";
+import {
+  type AuthServerCheck,
+  type AuthServerOptions,
+  createAuthServerCheck,
+  TokenRejected,
+} from "./auth_server.ts";
 import type { Claims } from "./database.ts";
 import { ApiError } from "./errors.ts";
 
@@ -33,6 +38,17 @@ export interface VerifierOptions {
   /** after the endpoint or Auth failed, how long to answer without trying them again */
   upstreamRetryAfterMs?: number;
   log?: (message: string, error?: unknown) => void;
+  /**
+   * Whether the user a token names exists and, when it names a session, that session is
+   * open (`signers.ts`): asked before the project's Auth server is, so a forged token that
+   * names no live signer costs no call to Auth. Without it, every well-formed token is asked.
+   */
+  liveSigner?: (userId: string, sessionId: string | null) => Promise<boolean>;
+  /** the Auth server's rations (`auth_server.ts`) */
+  authServer?: Pick<
+    AuthServerOptions,
+    "breakerFailures" | "maxInFlight" | "queueWaitMs" | "refusedBackoffMs"
+  >;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -78,7 +94,12 @@ export function createUncachedTokenVerifier(
       : undefined,
   );
   const authServer: AuthServerCheck | undefined = sources.url
-    ? createAuthServerCheck({ url: sources.url, apiKey: sources.apiKey, ...upstream })
+    ? createAuthServerCheck({
+      url: sources.url,
+      apiKey: sources.apiKey,
+      ...upstream,
+      ...opts.authServer,
+    })
     : undefined;
   const options: jose.JWTVerifyOptions = {
     audience: "authenticated",
@@ -104,7 +125,8 @@ export function createUncachedTokenVerifier(
         header = jose.decodeProtectedHeader(token);
         if (header.alg === "HS256" && !sharedSecret(header.kid) && authServer) {
           payload = userClaims(claimsOnly(token, options));
-          if (await askAuthServer(authServer, token) !== payload.sub?.toLowerCase()) {
+          const signer = await liveSigner(opts, payload);
+          if (await askAuthServer(authServer, token, signer) !== payload.sub?.toLowerCase()) {
             throw new AuthServerRefusal(unauthorized("the Auth server vouches for another user"));
           }
         } else {
@@ -127,9 +149,31 @@ export function createUncachedTokenVerifier(
   };
 }
 
-async function askAuthServer(check: AuthServerCheck, token: string): Promise<string> {
+/**
+ * The signer a token claims (its user and session), checked against the database
+ * when the verifier can: a forger who cannot name a live session of a real user
+ * is refused here, before Auth is asked. Returns the signer's key for Auth's rations.
+ */
+async function liveSigner(opts: VerifierOptions, payload: jose.JWTPayload): Promise<string> {
+  const user = String(payload.sub).toLowerCase();
+  const claimed = payload.session_id;
+  if (claimed !== undefined && (typeof claimed !== "string" || !UUID.test(claimed))) {
+    throw new AuthServerRefusal(unauthorized("the token's session is not a session id"));
+  }
+  const session = claimed === undefined ? null : claimed.toLowerCase();
+  if (opts.liveSigner && !await opts.liveSigner(user, session)) {
+    throw new AuthServerRefusal(unauthorized("the token names no open session of a user"));
+  }
+  return `${user}/${session ?? ""}`;
+}
+
+async function askAuthServer(
+  check: AuthServerCheck,
+  token: string,
+  signer: string,
+): Promise<string> {
   try {
-    return (await check(token)).toLowerCase();
+    return (await check(token, signer)).toLowerCase();
   } catch (error) {
     if (error instanceof TokenRejected) {
       throw new AuthServerRefusal(unauthorized("the project's Auth server rejected the token"));

@@ -9,6 +9,7 @@ import { parseConfig } from "./config.ts";
 import { connect } from "./database.ts";
 import { saveRepliesOnRetirement } from "./reply/in_flight.ts";
 import { createModelClient } from "./model.ts";
+import { createSignerCheck } from "./signers.ts";
 
 const config = parseConfig(Deno.env.toObject());
 
@@ -26,15 +27,16 @@ const log = (message: string, error?: unknown) =>
   );
 const waitUntil = (work: Promise<unknown>) => edgeRuntime?.waitUntil(work);
 
+const sql = connect(config.database.url, {
+  max: config.database.poolMax,
+  prepare: config.database.prepare,
+  ca: config.database.ca,
+});
 const app = createApp({
   config,
-  sql: connect(config.database.url, {
-    max: config.database.poolMax,
-    prepare: config.database.prepare,
-    ca: config.database.ca,
-  }),
+  sql,
   model: createModelClient(config.model),
-  verifyToken: createTokenVerifier(config.auth, { log }),
+  verifyToken: createTokenVerifier(config.auth, { log, liveSigner: createSignerCheck(sql) }),
   waitUntil,
   log,
 });
