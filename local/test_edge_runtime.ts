@@ -24,6 +24,8 @@ const root = new URL("../", import.meta.url).pathname;
 const localTooling: Record<string, string> = {
   "clients/ai7_browser.test.ts":
     "drives Chromium; bundles its page with `deno bundle`, which Deno 2.1 lacks (local tooling)",
+  "clients/supabase_js_browser.test.ts":
+    "drives Chromium; bundles its page with `deno bundle`, which Deno 2.1 lacks (local tooling)",
   "tooling/docs_browser.test.ts": "drives Chromium against `deno task dev`",
   "tooling/local_dev.test.ts":
     "runs `deno task dev` and `deno task token` (local tooling on Deno 2.9)",
