@@ -228,13 +228,13 @@ Deno.test("a remembered token stops working when it expires", async () => {
   await assert.rejects(verify(token), /expired/);
 });
 
-Deno.test("the verifier's memory of tokens is bounded in bytes: a user's refreshed, metadata-heavy tokens cannot fill the worker", async () => {
-  // 1000 valid tokens of ~85 KB each (64 KB of user metadata): about 150 MB if all were kept,
-  // more than half of a worker's 256 MB
+Deno.test("the verifier's memory of tokens is bounded in bytes: many users' refreshed, metadata-heavy tokens cannot fill the worker", async () => {
+  // 4000 valid tokens of ~8 KB each (the most a token may be), of 1000 users: about 64 MB with
+  // their decoded claims if all were kept, a quarter of a worker's 256 MB
   const probe = new URL("../support/verifier_heap.ts", import.meta.url).pathname;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     // --no-lock: under `deno task test:edge` this is Deno 2.1.4, which cannot read the root deno.lock
-    args: ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", probe, "1000", String(64 * 1024)],
+    args: ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", probe, "4000", "5400", "1000"],
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -30,6 +30,9 @@ async function project(
   return await startTestApi({
     db,
     ...verifier,
+    // what these tests ask of the Auth server itself; the signer check in front of it
+    // (tests/auth/hs256_under_attack.test.ts) would refuse their tokens first: these name made-up sessions
+    auth: { liveSigner: undefined, ...verifier.auth },
     env: {
       SUPABASE_JWKS: jwks,
       SUPABASE_URL: auth.url,
@@ -48,6 +51,13 @@ async function listSessions(api: TestApi, token: string) {
     retryAfter: response.headers.get("retry-after"),
     body: await response.json(),
   };
+}
+
+/** An open session of the user's, as Supabase Auth keeps it: its id is a token's `session_id`. */
+async function openSession(userId: string): Promise<string> {
+  const [row] = await db.admin<{ id: string }[]>`
+    insert into auth.sessions (user_id) values (${userId}) returning id`;
+  return row!.id;
 }
 
 async function newUserId(api: TestApi): Promise<string> {
@@ -234,7 +244,7 @@ authTest(
 );
 
 authTest(
-  "the Auth server down, failing or too slow is a 503 with Retry-After, then works again",
+  "the Auth server down, failing or too slow is a 503 with Retry-After; three failures in a row rest it; then it works again",
   async (auth) => {
     const api = await project(auth, '{"keys":[]}', {
       auth: { upstreamTimeoutMs: 300, upstreamRetryAfterMs: 200 },
@@ -243,14 +253,21 @@ authTest(
     for (const mode of ["failing", "hanging"] as const) {
       auth.mode = mode;
       const calls = auth.requests.user;
-      const answer = await listSessions(api, await auth.legacyToken(userId));
-      assert.equal(answer.status, 503, mode);
-      assert.equal(answer.retryAfter, "1");
-      assert.match(answer.body.detail, /Authentication is unavailable/);
-      // right after a failure, requests are answered at once without calling Auth
+      // one failure blocks nobody else: each of three tokens is asked about, and gets its 503
+      for (let i = 0; i < 3; i++) {
+        const answer = await listSessions(api, await auth.legacyToken(userId));
+        assert.equal(answer.status, 503, mode);
+        assert.equal(answer.retryAfter, "1");
+        assert.match(answer.body.detail, /Authentication is unavailable/);
+      }
+      assert.equal(auth.requests.user, calls + 3, mode);
+      // three in a row: Auth rests, and requests are answered at once without calling it
       assert.equal((await listSessions(api, await auth.legacyToken(userId))).status, 503);
-      assert.equal(auth.requests.user, calls + 1, mode);
+      assert.equal(auth.requests.user, calls + 3, mode);
+      // rested, Auth is asked again; one answer from it closes the breaker
       await sleep(250);
+      auth.mode = "up";
+      assert.equal((await listSessions(api, await auth.legacyToken(userId))).status, 200);
     }
     auth.mode = "up";
     const token = await auth.legacyToken(userId);
@@ -277,6 +294,7 @@ authTest("a gateway refusing the API key is a 503 and logged, not the user's 401
   const api = await startTestApi({
     db,
     env: { SUPABASE_JWKS: '{"keys":[]}', SUPABASE_URL: auth.url, SUPABASE_ANON_KEY: "wrong" },
+    auth: { liveSigner: undefined },
   });
   const answer = await listSessions(api, await auth.legacyToken(await newUserId(api)));
   assert.equal(answer.status, 503);
@@ -396,7 +414,12 @@ authTest(
     try {
       const url = await listeningUrl(server);
       const response = await fetch(new URL("api/sessions", url), {
-        headers: { authorization: `Bearer ${await auth.legacyToken(userId)}` },
+        // the function checks that a token's session is open before it asks Auth
+        headers: {
+          authorization: `Bearer ${await auth.legacyToken(userId, {
+            claims: { session_id: await openSession(userId) },
+          })}`,
+        },
       });
       assert.deepEqual({ status: response.status, body: await response.json() }, {
         status: 200,
@@ -430,10 +453,12 @@ async function listeningUrl(process: Deno.ChildProcess): Promise<string> {
 }
 
 authTest(
-  "a flood of forged HS256 tokens reaches the Auth server at most 8 at a time; the rest get 503 at once",
+  "Auth is asked about at most 8 tokens at a time; past that and its queue, a token gets 503 at once",
   async (auth) => {
     const verify = createTokenVerifier({ jwks: { keys: [] }, url: auth.url, apiKey: auth.apiKey }, {
       upstreamTimeoutMs: 500,
+      // no waiting for a slot here: what this test counts is the bound itself
+      authServer: { queueWaitMs: 0 },
     });
     // well-formed, signed with a secret that is not the project's: only Auth can tell
     const forger = crypto.getRandomValues(new Uint8Array(32));

@@ -65,15 +65,18 @@ Deno.test("the Data API grants a signed-in user exactly: read profile, sessions,
       and (has_function_privilege('authenticated', p.oid, 'execute')
            or has_function_privilege('anon', p.oid, 'execute'))`;
   assert.deepEqual(callable.map((f) => f.name), []);
-  // chat_private: the function's own transactions call its functions; its tables are nobody's
+  // chat_private: the function's own transactions call its functions; its tables are nobody's.
+  // anon may call one function, the check of a token's signer made before anyone is signed in
   const [private_] = await admin`
-    select has_schema_privilege('anon', 'chat_private', 'usage') as anon_usage,
+    select (select coalesce(array_agg(p.proname order by p.proname), '{}') from pg_proc p
+            where p.pronamespace = 'chat_private'::regnamespace
+              and has_function_privilege('anon', p.oid, 'execute')) as anon_functions,
            (select coalesce(array_agg(c.relname order by c.relname), '{}') from pg_class c
             where c.relnamespace = 'chat_private'::regnamespace and c.relkind = 'r'
               and (has_table_privilege('authenticated', c.oid, 'select, insert, update, delete')
                    or has_any_column_privilege('authenticated', c.oid, 'select, insert, update')))
              as user_tables`;
-  assert.deepEqual({ ...private_ }, { anon_usage: false, user_tables: [] });
+  assert.deepEqual({ ...private_ }, { anon_functions: ["live_signers"], user_tables: [] });
 });
 
 Deno.test("no sequence is usable and no policy admits a write the grants refuse, as on a hosted project", async () => {
