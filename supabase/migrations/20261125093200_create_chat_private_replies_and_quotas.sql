@@ -36,8 +36,29 @@ grant usage on schema chat_private to authenticated, service_role;
 -- the model has written so far and whether a client asked it to stop. The
 -- rows are also what the concurrent-reply quota counts. Saving the reply
 -- deletes its row; deleting the session deletes it too, which is what the
--- instance streaming the reply sees at its next write. A row lapses at
--- expires_at (QUOTA_REPLY_SLOT_SECONDS), in case its worker died mid-reply.
+-- instance streaming the reply sees at its next write.
+--
+-- A writer that stops reporting is dead. Its instance touches the row at least
+-- every REPLY_POLL_MS (a progress write, or the poll while the model is silent
+-- or not yet answering), which moves alive_until on by the lease below; a row
+-- whose alive_until has passed belongs to a worker killed without warning (an
+-- OOM kill, a crashed isolate). Whoever meets such a row first (a send, a
+-- re-attach, a stop) stores what it had written as the reply, marked
+-- `shutdown`, and deletes it: within seconds nothing shows it as streaming, a
+-- retry asks the model again, and the quota has its place back. expires_at
+-- (QUOTA_REPLY_SLOT_SECONDS) stays as the outer bound of any reply.
+
+-- How long a writer may stay silent before it is taken for dead: five of its
+-- polls at the longest REPLY_POLL_MS allowed (1 s; config.ts), so a busy
+-- instance or a slow round trip is not mistaken for a dead one.
+create function chat_private.writer_lease()
+returns interval
+language sql
+immutable
+set search_path = ''
+as $$
+  select interval '5 seconds';
+$$;
 
 create table chat_private.replies (
   id uuid primary key default gen_random_uuid(),
@@ -51,6 +72,7 @@ create table chat_private.replies (
   partial text not null default '',
   stop_requested boolean not null default false,
   started_at timestamptz not null default now(),
+  alive_until timestamptz not null default now() + chat_private.writer_lease(),
   expires_at timestamptz not null,
   constraint replies_user_message_id_key unique (user_message_id)
 );
@@ -225,7 +247,7 @@ begin
   -- The quotas, decided here only: this send asks the model.
   delete from chat_private.message_sends d
   where d.user_id = uid and d.sent_at <= now() - interval '24 hours';
-  delete from chat_private.replies r where r.user_id = uid and r.expires_at <= now();
+  perform chat_private.store_dead_replies();
   if p_messages_per_day > 0 then
     select count(*) into sent from chat_private.message_sends d where d.user_id = uid;
     if sent >= p_messages_per_day then
@@ -284,7 +306,11 @@ begin
   on conflict on constraint replies_user_message_id_key do nothing
   returning r.id into reply_id;
   if reply_id is null then
+    -- the reply to this message is alive: asked again when its writer would be known
+    -- dead if it stopped reporting now; by then it has finished, is still alive, or is gone
     outcome := 'busy';
+    select chat_private.seconds_until(r.alive_until) into retry_after
+    from chat_private.replies r where r.user_message_id = message_id;
     return next;
     return;
   end if;
@@ -315,8 +341,9 @@ $$;
 -- Appends p_delta to a reply being written (the instance streaming it, the
 -- only writer, calls it in order) and answers what became of the reply, so
 -- one round trip is both the write and the poll: 'streaming', 'stopped' (a
--- client asked), 'released' (its row lapsed) or 'session_deleted' (the reply
--- must stop).
+-- client asked), 'released' (its row is gone: its writer was taken for dead and
+-- what it had written stored) or 'session_deleted' (the reply must stop). Each
+-- call is also the writer's sign of life (alive_until).
 create function chat_private.write_partial(p_id uuid, p_session_id uuid, p_delta text)
 returns text
 language plpgsql
@@ -328,7 +355,7 @@ declare
   stopping boolean;
 begin
   update chat_private.replies r
-  set partial = r.partial || p_delta
+  set partial = r.partial || p_delta, alive_until = now() + chat_private.writer_lease()
   where r.id = p_id and r.user_id = uid
   returning r.stop_requested into stopping;
   if not exists (
@@ -409,15 +436,22 @@ $$;
 -- none is being written.
 create function chat_private.request_stop(p_session_id uuid)
 returns uuid
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  uid uuid := chat_private.caller_id();
+  stopping uuid;
+begin
+  -- a dead writer's reply is stored now: there is nothing left to stop
+  perform chat_private.store_dead_replies();
   update chat_private.replies r
   set stop_requested = true
-  where r.session_id = p_session_id and r.user_id = chat_private.caller_id()
-    and r.expires_at > now()
-  returning r.id;
+  where r.session_id = p_session_id and r.user_id = uid
+  returning r.id into stopping;
+  return stopping;
+end;
 $$;
 
 -- What a re-attaching client reads, by session (p_id null: the reply being
@@ -438,13 +472,14 @@ returns table (
   completion_tokens integer
 )
 language plpgsql
-stable
 security definer
 set search_path = ''
 as $$
 declare
   uid uuid := chat_private.caller_id();
 begin
+  -- a dead writer's reply is stored now, so a follower reads how it ended
+  perform chat_private.store_dead_replies();
   return query
     select 'streaming', r.id, r.user_message_id, r.model, r.protocol, r.partial,
            null::text, null::integer, null::integer
@@ -469,6 +504,33 @@ begin
   end if;
   return query select 'gone', null::uuid, null::uuid, null::text, null::text, null::text,
                       null::text, null::integer, null::integer;
+end;
+$$;
+
+-- Stores the replies of the caller's whose writers are dead (silent past
+-- alive_until) or that ran past expires_at: what each had written becomes the
+-- reply, marked `shutdown` (the worker stopped before the reply was finished),
+-- through save_reply, which also deletes the row. Called first by every
+-- function that reads or counts replies, so none of them sees a ghost.
+create function chat_private.store_dead_replies()
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := chat_private.caller_id();
+  dead record;
+begin
+  for dead in
+    select r.id, r.session_id, r.partial, r.model, r.user_message_id
+    from chat_private.replies r
+    where r.user_id = uid and (r.alive_until <= now() or r.expires_at <= now())
+    for update skip locked
+  loop
+    perform chat_private.save_reply(dead.id, dead.session_id, dead.partial, dead.model,
+                                    'shutdown', null, null, null, dead.user_message_id);
+  end loop;
 end;
 $$;
 

@@ -16,6 +16,7 @@ import { createTokenVerifier } from "../../supabase/functions/api/auth.ts";
 import { parseConfig } from "../../supabase/functions/api/config.ts";
 import { startTestApi, TEST_CURSOR_SECRET, type TestApi } from "../support/api.ts";
 import { createTestDatabase } from "../support/database.ts";
+import { startFunctionProcess } from "../support/function_process.ts";
 import { send } from "../support/http.ts";
 import { type StandInAuth, startStandInAuth } from "../support/supabase_auth.ts";
 
@@ -387,33 +388,16 @@ authTest(
   async (auth) => {
     const api = await startTestApi({ db });
     const userId = await newUserId(api);
-    const server = new Deno.Command(Deno.execPath(), {
-      // as the CLI runs it: the function's folder with its own import map
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--no-lock",
-        "--config",
-        new URL("../../supabase/functions/api/deno.json", import.meta.url).pathname,
-        new URL("../../supabase/functions/api/index.ts", import.meta.url).pathname,
-      ],
-      env: {
-        SUPABASE_DB_URL: db.url,
-        SUPABASE_JWKS: '{"keys":[]}',
-        SUPABASE_URL: auth.url,
-        SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
-        OPENAI_API_KEY: "sk-unused",
-        CURSOR_SECRET: TEST_CURSOR_SECRET,
-        PORT: "0",
-      },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const server = await startFunctionProcess({
+      SUPABASE_DB_URL: db.url,
+      SUPABASE_JWKS: '{"keys":[]}',
+      SUPABASE_URL: auth.url,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
+      OPENAI_API_KEY: "sk-unused",
+      CURSOR_SECRET: TEST_CURSOR_SECRET,
+    });
     try {
-      const url = await listeningUrl(server);
-      const response = await fetch(new URL("api/sessions", url), {
+      const response = await fetch(new URL("api/sessions", server.url), {
         // the function checks that a token's session is open before it asks Auth
         headers: {
           authorization: `Bearer ${await auth.legacyToken(userId, {
@@ -426,31 +410,10 @@ authTest(
         body: [],
       });
     } finally {
-      if (!(await Promise.race([server.status, Promise.resolve(undefined)]))) server.kill();
-      await server.status;
-      await server.stdout.cancel();
+      await server.stop();
     }
   },
 );
-
-/** The address `Deno.serve` announces once it listens (on stderr). */
-async function listeningUrl(process: Deno.ChildProcess): Promise<string> {
-  let seen = "";
-  const reader = process.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const deadline = setTimeout(() => reader.cancel(), 30_000);
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the function did not start:\n${seen}`);
-      seen += value;
-      const match = /Listening on http:\/\/[^:]+:(\d+)/.exec(seen);
-      if (match) return `http://127.0.0.1:${match[1]}/`;
-    }
-  } finally {
-    clearTimeout(deadline);
-    reader.cancel().catch(() => {});
-  }
-}
 
 authTest(
   "Auth is asked about at most 8 tokens at a time; past that and its queue, a token gets 503 at once",

@@ -73,12 +73,18 @@ const fields = {
   /** the longest a reply may take, from its request's start; below the free plan's 150 s wall clock */
   REPLY_MAX_SECONDS: int(1).default(120),
   /** how often a streaming reply reads its row, to learn that its session was deleted (on any instance) */
-  REPLY_POLL_MS: int(50).default(1000),
+  REPLY_POLL_MS: int(50).max(1000, {
+    message:
+      "at most 1000: a writer silent for 5 s is taken for dead, and it reports at every poll",
+  }).default(1000),
   /**
    * how often, at most, a streaming reply appends its new text to its row (so another connection
    * can re-attach to it) and how often a re-attached stream reads it
    */
-  REPLY_PERSIST_MS: int(20).default(250),
+  REPLY_PERSIST_MS: int(20).max(1000, {
+    message:
+      "at most 1000: a writer silent for 5 s is taken for dead, and it reports at every write",
+  }).default(250),
   SYSTEM_PROMPT: z.string().min(1).default("You are a helpful assistant."),
   /** tokens of history (system prompt included) sent to the model, by default and per model */
   HISTORY_TOKEN_BUDGET: int(100).default(16_000),

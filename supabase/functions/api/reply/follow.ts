@@ -74,7 +74,10 @@ async function* follow(
     if (row.state === "stored") {
       const ending = row.finish_reason ?? "stop";
       if (FAILED.includes(ending)) {
-        throw Object.assign(new Error(`The reply ended early (${ending})`), { ending });
+        const why = ending === "shutdown"
+          ? "the server writing it stopped before it was finished; send the message again"
+          : `it ended early (${ending})`;
+        throw Object.assign(new Error(`The reply was cut short: ${why}`), { ending });
       }
       const usage = row.prompt_tokens === null || row.completion_tokens === null
         ? undefined

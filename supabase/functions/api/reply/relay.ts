@@ -82,6 +82,9 @@ async function relayRun(relay: Relay, run: ReplyRun, out: Outbox) {
     run.after("deadline", row.deadline - performance.now(), () => stop("max_duration"));
     writeProgress(row, run, reply, (state) => {
       if (state === "session_deleted" || state === "stopped") stop(state);
+      // the row is gone: this writer was taken for dead (too long silent) and what it had
+      // written stored; it stops, and its save replaces that with the whole of it
+      if (state === "released") stop("shutdown");
     }, relay.log);
   }
   relay.title?.then((title) => {

@@ -105,10 +105,7 @@ export async function sendMessage(
   }
 }
 
-/** How long a send of a message whose reply is being written is told to wait. */
-const BUSY_RETRY_SECONDS = 3;
-
-/** Each refusal's answer. Retry-After for a quota is the true wait, counted in Postgres. */
+/** Each refusal's answer. Retry-After is the true wait, counted in Postgres. */
 const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) => ApiError> = {
   not_found: () => sessionNotFound(),
   conflict: () =>
@@ -118,10 +115,11 @@ const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) =
       409,
       "Later messages followed this one; its reply cannot be written again. Send it as a new message",
     ),
-  // another request is writing the reply to this very message (a later issue lets it re-attach)
-  busy: () =>
+  // another request is writing the reply to this very message (GET .../stream re-attaches to
+  // it); asked again when its writer would be known dead if it stopped reporting now
+  busy: (_limits, retryAfter) =>
     new ApiError(409, "a reply to this message is already being written", {
-      "retry-after": String(BUSY_RETRY_SECONDS),
+      "retry-after": String(retryAfter),
     }),
   // until enough of the last 24 hours' sends have left the window
   over_daily_quota: (limits, retryAfter) =>

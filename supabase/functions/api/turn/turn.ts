@@ -79,7 +79,17 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   }, deps.log);
-  const { chunks, abort } = await askModel(deps, plan.model, promptOf(plan, sent.history), writer);
+  // the model may take seconds to answer: meanwhile the writer reports it is alive, as the
+  // relay's progress writes do once the reply streams (a silent writer is taken for dead)
+  const alive = setInterval(
+    () =>
+      writer.writeProgress("").catch((error) =>
+        deps.log("reporting the reply alive failed", error)
+      ),
+    config.model.replyPollMs,
+  );
+  const { chunks, abort } = await askModel(deps, plan.model, promptOf(plan, sent.history), writer)
+    .finally(() => clearInterval(alive));
   timing.lap("model", "the model's first words");
 
   const firstExchange = sent.untitled && sent.history.length === 1;
