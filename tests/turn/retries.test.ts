@@ -123,7 +123,8 @@ Deno.test("concurrent sends of one message id make one model call and store one 
   for (const { status, retryAfter, body } of answers) {
     if (status !== 409) continue;
     assert.equal(JSON.parse(body).detail, "a reply to this message is already being written");
-    assert.equal(retryAfter, "3");
+    // the true wait: until the writer, alive now, would be known dead if it stopped reporting
+    assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 5, `Retry-After ${retryAfter}`);
   }
   api.model.script(hello);
 });
