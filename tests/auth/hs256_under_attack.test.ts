@@ -203,3 +203,33 @@ authTest(
     assert.equal(auth.requests.user, callsBefore + 1300, "the other user's token is still known");
   },
 );
+
+Deno.test("with LEGACY_JWT_SECRET set, HS256 tokens are verified here: real ones pass and forged ones fail with no call to Auth", async () => {
+  const auth = startStandInAuth();
+  const secret = "a-legacy-jwt-secret-of-at-least-thirty-two-characters";
+  const api = await startTestApi({
+    db,
+    env: {
+      SUPABASE_JWKS: '{"keys":[]}',
+      SUPABASE_URL: auth.url,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: auth.apiKey }),
+      LEGACY_JWT_SECRET: secret,
+    },
+  });
+  try {
+    const user = await signedIn(api);
+    const real = await signLegacyAccessToken(new TextEncoder().encode(secret), { id: user.id }, {
+      claims: { session_id: user.session },
+    });
+    assert.equal((await get(api, real)).status, 200);
+    const forged = await forge(user.id, user.session);
+    const refused = await get(api, forged);
+    assert.equal(refused.status, 401);
+    assert.match(JSON.parse(refused.body).detail, /signature/);
+    assert.equal(auth.requests.user, 0);
+  } finally {
+    await api.idle();
+    await api.model.close();
+    await auth.close();
+  }
+});

@@ -118,7 +118,7 @@ const fields = {
 
 const Config = z.object(fields)
   .check(
-    rule(["SUPABASE_JWKS", "SUPABASE_URL"], signingKeysRule),
+    rule(["SUPABASE_JWKS", "SUPABASE_URL", "LEGACY_JWT_SECRET"], signingKeysRule),
     rule(["QUOTA_REPLY_SLOT_SECONDS", "REPLY_MAX_SECONDS"], replySlotOutlivesReply),
     rule(["OPENAI_MODEL", "OPENAI_MODELS", "OPENAI_MODEL_ALIASES"], aliasesNameListedModels),
   )

@@ -32,6 +32,16 @@ export const authFields = {
   SUPABASE_PUBLISHABLE_KEYS: z.string().transform(publishableKey).optional(),
   /** or the legacy anon key, when there is no publishable key */
   SUPABASE_ANON_KEY: z.string().trim().optional(),
+  /**
+   * the project's legacy JWT secret (Dashboard, JWT Keys), for projects whose users still hold
+   * HS256 tokens: set, they are verified here, with no call to the Auth server at all. Hosted
+   * projects never give it to functions, and SUPABASE_* names are reserved, hence its own name.
+   */
+  LEGACY_JWT_SECRET: z.string().min(
+    32,
+    "too short: the project's JWT secret, 32 characters or more",
+  )
+    .optional(),
 };
 
 type AuthEnv = z.output<z.ZodObject<typeof authFields>>;
@@ -43,7 +53,8 @@ type AuthEnv = z.output<z.ZodObject<typeof authFields>>;
  * check a token against.
  */
 export function signingKeysRule(e: AuthEnv, ctx: z.RefinementCtx) {
-  if (!e.SUPABASE_URL && !e.SUPABASE_JWKS.keys.some((k) => KEY_TYPES.has(String(k.kty)))) {
+  const inline = e.SUPABASE_JWKS.keys.some((k) => KEY_TYPES.has(String(k.kty)));
+  if (!e.SUPABASE_URL && !inline && !e.LEGACY_JWT_SECRET) {
     ctx.addIssue({
       code: "custom",
       path: ["SUPABASE_JWKS"],
@@ -56,13 +67,23 @@ export function signingKeysRule(e: AuthEnv, ctx: z.RefinementCtx) {
 /** Where tokens get checked (read by `auth.ts`). */
 export function authSources(e: AuthEnv) {
   return {
-    /** inline keys (SUPABASE_JWKS); may be empty */
-    jwks: e.SUPABASE_JWKS,
+    /** inline keys (SUPABASE_JWKS, and the legacy secret as an `oct` key); may be empty */
+    jwks: e.LEGACY_JWT_SECRET
+      ? { keys: [...e.SUPABASE_JWKS.keys, legacySecretKey(e.LEGACY_JWT_SECRET)] }
+      : e.SUPABASE_JWKS,
     /** the project's URL: its JWKS endpoint and Auth server */
     url: e.SUPABASE_URL || undefined,
     /** publishable or anon key, the `apikey` the project's gateway asks for */
     apiKey: e.SUPABASE_PUBLISHABLE_KEYS ?? (e.SUPABASE_ANON_KEY || undefined),
   };
+}
+
+/** The legacy secret as Auth signs with it: its UTF-8 bytes, as a JWK of type `oct`. */
+function legacySecretKey(secret: string): Record<string, unknown> {
+  const bytes = new TextEncoder().encode(secret);
+  const k = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+  return { kty: "oct", k, alg: "HS256" };
 }
 
 /** SUPABASE_PUBLISHABLE_KEYS is a JSON map of name to key; the platform names its own `default`. */
