@@ -12,6 +12,12 @@ const env = { RELIABILITY_SCALE: "full", RELIABILITY_FIGURES: figuresFile, NO_CO
 /** Test files and what each covers in the report. */
 const suites: [string, string][] = [
   ["tests/auth/bearer_tokens.test.ts", "Hostile tokens (every route: 401, never data, never 500)"],
+  [
+    "tests/auth/hs256_under_attack.test.ts",
+    "Abuse: forged-token floods, bad answers from Auth, oversized tokens, cache eviction",
+  ],
+  ["tests/data/private_functions.test.ts", "The private schema: grants by name, no oracles"],
+  ["tests/reply/dead_writer.test.ts", "A worker killed mid-reply (no beforeunload)"],
   ["tests/data/rls_matrix.test.ts", "Row Level Security: every table × operation × actor"],
   ["tests/sessions/list_read_rename_delete.test.ts", "Foreign ids (BOLA), routes and errors"],
   ["tests/data/hostile_requests.test.ts", "Mass assignment and property-based bad input"],
