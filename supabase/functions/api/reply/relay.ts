@@ -81,10 +81,10 @@ async function relayRun(relay: Relay, run: ReplyRun, out: Outbox) {
   if (row) {
     run.after("deadline", row.deadline - performance.now(), () => stop("max_duration"));
     writeProgress(row, run, reply, (state) => {
+      // A row gone ("released") means this writer was taken for dead: its writes waited too long
+      // (an overloaded instance or pool) and what it had written was stored as `shutdown`. It is
+      // alive, so it goes on: its save stores the whole reply over the cut one.
       if (state === "session_deleted" || state === "stopped") stop(state);
-      // the row is gone: this writer was taken for dead (too long silent) and what it had
-      // written stored; it stops, and its save replaces that with the whole of it
-      if (state === "released") stop("shutdown");
     }, relay.log);
   }
   relay.title?.then((title) => {
