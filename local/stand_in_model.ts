@@ -35,6 +35,8 @@ export interface StandInModel {
   /** streams currently open, and streams the client abandoned before they ended */
   openStreams: number;
   abandonedStreams: number;
+  /** when (`performance.now()`) each abandoned stream was closed by its caller, oldest first */
+  abandonedAt: readonly number[];
   /** replaces the script for the requests that follow */
   script(next: (request: ChatRequest) => Script): void;
   close(): Promise<void>;
@@ -58,7 +60,7 @@ export function startStandInModel(
 ): Promise<StandInModel> {
   let scriptFor = opts.script ?? defaultReply;
   const requests: ChatRequest[] = [];
-  const state = { openStreams: 0, abandonedStreams: 0 };
+  const state: StreamState = { openStreams: 0, abandonedStreams: 0, abandonedAt: [] };
   const ready = Promise.withResolvers<Deno.NetAddr>();
 
   const server = Deno.serve({
@@ -100,6 +102,7 @@ export function startStandInModel(
     get abandonedStreams() {
       return state.abandonedStreams;
     },
+    abandonedAt: state.abandonedAt,
     script(next) {
       scriptFor = next;
     },
@@ -138,10 +141,17 @@ function usageOf(request: ChatRequest, chunks: string[]) {
   };
 }
 
+/** The streams' counts, shared by every request. */
+interface StreamState {
+  openStreams: number;
+  abandonedStreams: number;
+  abandonedAt: number[];
+}
+
 function streamReply(
   request: ChatRequest,
   script: Script,
-  state: { openStreams: number; abandonedStreams: number },
+  state: StreamState,
 ): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder();
   const id = `chatcmpl-${crypto.randomUUID()}`;
@@ -202,6 +212,7 @@ function streamReply(
       clearTimeout(timer);
       if (ended) return;
       state.abandonedStreams++;
+      state.abandonedAt.push(performance.now());
       end();
     },
   }, { highWaterMark: 0 });

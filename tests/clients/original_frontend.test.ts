@@ -10,6 +10,7 @@ import React from "react-18";
 import TestRenderer from "react-test-renderer-18";
 import type { ChatRequest, Script } from "../../local/stand_in_model.ts";
 import { startTestApi, type TestUser } from "../support/api.ts";
+import { eventually } from "../support/eventually.ts";
 import { json, send, stored } from "../support/http.ts";
 
 // React warns unless it knows updates are driven through act()
@@ -115,6 +116,55 @@ Deno.test("the original frontend's useChat keeps a reply that broke off as its e
       ["Tell me", null],
       ["Half an", "model_error"],
     ]);
+  } finally {
+    await page.unmount();
+  }
+});
+
+Deno.test("the original frontend's stop button stops the reply: the model's stream is closed within a second, and the stored reply is what the client had, marked stopped", async () => {
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  const page = await mountChat(user, session);
+  const words = Array.from({ length: 60 }, (_, i) => `word${i} `);
+  const abandonedBefore = api.model.abandonedAt.length;
+  try {
+    api.model.script(slowReply(words));
+    let pressed = 0;
+    await TestRenderer.act(async () => {
+      const sending = page.view.chat!.append({ role: "user", content: "Talk a lot" });
+      await eventually(
+        () => Promise.resolve(page.view.chat!.messages.at(-1)),
+        (m) => m?.role === "assistant" && m.content.includes("word3"),
+        "the first words on screen",
+      );
+      // the button: useChat().stop() aborts its fetch, and that is all it does
+      page.view.chat!.stop();
+      pressed = performance.now();
+      await sending;
+    });
+    const closed = await eventually(
+      () => Promise.resolve(api.model.abandonedAt.slice(abandonedBefore)),
+      (at) => at.length > 0,
+      "the model's stream to be closed",
+      5_000,
+    );
+    assert.ok(closed[0]! - pressed < 1000, `closed ${closed[0]! - pressed} ms after stop`);
+    await api.idle();
+
+    const shown = page.shown();
+    assert.equal(shown.length, 2);
+    const seen = shown[1]![1]!;
+    assert.ok(seen.includes("word3") && seen.length < words.join("").length, seen);
+    assert.deepEqual(page.view.finished, [], "a stopped reply does not finish on the client");
+    // what a reload shows: the text the user saw, nothing more
+    const history = await json(send(api, user, "GET", `/api/sessions/${session}`));
+    assert.equal(history.status, 200);
+    assert.deepEqual(
+      history.body.map((m: { role: string; content: string }) => [m.role, m.content]),
+      [["user", "Talk a lot"], ["assistant", seen]],
+    );
+    const [, reply] = await stored(api, session);
+    assert.equal(reply!.finish_reason, "stopped");
   } finally {
     await page.unmount();
   }

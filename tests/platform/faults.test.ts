@@ -66,7 +66,7 @@ Deno.test("a model sending malformed stream data: the reply so far is kept as mo
   }
 });
 
-Deno.test("a hundred clients disconnecting mid-stream at once: every reply goes on and is stored whole, every upstream closed", async () => {
+Deno.test("a hundred clients disconnecting mid-stream at once: the replies asked to go on are stored whole, the others stopped as stopped, and every upstream is closed", async () => {
   const clients = 100;
   const chunks = Array.from({ length: 200 }, (_, i) => `w${i} `);
   api.model.script(() => ({ chunks, delayMs: 20 }));
@@ -75,9 +75,13 @@ Deno.test("a hundred clients disconnecting mid-stream at once: every reply goes 
   try {
     const user = await api.user();
     const sessions = Array.from({ length: clients }, () => crypto.randomUUID());
-    const readers = await Promise.all(sessions.map(async (session) => {
+    // half ask for their reply to outlive the connection; the other half (the data stream,
+    // which cannot come back for it) stop theirs by leaving
+    const goesOn = (i: number) => i % 2 === 0;
+    const readers = await Promise.all(sessions.map(async (session, i) => {
       const abort = new AbortController();
-      const response = await fetch(`${server.url}/api/sessions/${session}`, {
+      const query = goesOn(i) ? "?on_disconnect=continue" : "";
+      const response = await fetch(`${server.url}/api/sessions/${session}${query}`, {
         method: "POST",
         headers: { ...user.auth, "content-type": "application/json" },
         body: JSON.stringify({ messages: [{ role: "user", content: "Talk" }] }),
@@ -93,22 +97,44 @@ Deno.test("a hundred clients disconnecting mid-stream at once: every reply goes 
 
     const rows = await eventually(
       () =>
-        api.db.admin<{ content: string; finish_reason: string }[]>`
-          select content, finish_reason from public.messages
+        api.db.admin<{ chat_session_id: string; content: string; finish_reason: string }[]>`
+          select chat_session_id, content, finish_reason from public.messages
           where chat_session_id = any(${sessions}::uuid[]) and role = 'assistant'`,
       (rows) => rows.length === clients,
       "every reply to be stored",
     );
-    assert.ok(rows.every((r) => r.finish_reason === "stop"), JSON.stringify(rows.slice(0, 3)));
-    assert.ok(rows.every((r) => r.content === chunks.join("")));
+    const whole = chunks.join("");
+    const bySession = new Map(rows.map((r) => [r.chat_session_id, r]));
+    const kept = sessions.filter((_, i) => goesOn(i)).map((s) => bySession.get(s)!);
+    const stopped = sessions.filter((_, i) => !goesOn(i)).map((s) => bySession.get(s)!);
+    assert.ok(
+      kept.every((r) => r.finish_reason === "stop" && r.content === whole),
+      JSON.stringify(kept.slice(0, 3)),
+    );
+    assert.ok(
+      stopped.every((r) =>
+        r.finish_reason === "stopped" && r.content.includes("w2 ") && whole.startsWith(r.content) &&
+        r.content.length < whole.length
+      ),
+      JSON.stringify(stopped.slice(0, 3)),
+    );
     await eventually(
       () => Promise.resolve(api.model.openStreams),
       (n) => n === 0,
       "upstream streams to close",
     );
-    assert.equal(api.model.abandonedStreams - abandonedBefore, 0, "no model stream was cut");
+    assert.equal(
+      api.model.abandonedStreams - abandonedBefore,
+      stopped.length,
+      "only the stopped replies' model streams were cut",
+    );
     recordFigure("Faults", "clients disconnecting mid-stream at once", clients);
-    recordFigure("Faults", "…replies still written and stored whole (stop)", rows.length);
+    recordFigure("Faults", "…asked to go on: replies written and stored whole (stop)", kept.length);
+    recordFigure(
+      "Faults",
+      "…the others: replies stopped, stored as streamed (stopped)",
+      stopped.length,
+    );
     recordFigure("Faults", "…upstream streams left open afterwards", api.model.openStreams);
   } finally {
     await api.idle();

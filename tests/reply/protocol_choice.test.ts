@@ -6,7 +6,11 @@
  */
 import assert from "node:assert/strict";
 import type { Protocol } from "../../supabase/functions/api/reply/protocols.ts";
-import { chooseProtocol, type ProtocolAsk } from "../../supabase/functions/api/reply/response.ts";
+import {
+  chooseOnDisconnect,
+  chooseProtocol,
+  type ProtocolAsk,
+} from "../../supabase/functions/api/reply/response.ts";
 
 const nothing: ProtocolAsk = { query: undefined, uiOnly: false, accept: undefined, stored: null };
 const choose = (ask: Partial<ProtocolAsk>, fallback: Protocol = "data") =>
@@ -49,4 +53,15 @@ Deno.test("an explicit Accept names sse or text, over the stored protocol", () =
   // by quality: the preferred named type wins; one refused with q=0 does not count
   assert.equal(choose({ accept: "text/plain;q=0.5, text/event-stream" }), "sse");
   assert.equal(choose({ accept: "text/plain;q=0", stored: "ui" }), "ui");
+});
+
+Deno.test("a reply outlives its connection only when its client can come back for it: the UI message stream's, unless the request says otherwise", () => {
+  assert.equal(chooseOnDisconnect(undefined, "ui"), "continue");
+  for (const protocol of ["data", "text", "sse"] as const) {
+    assert.equal(chooseOnDisconnect(undefined, protocol), "stop", protocol);
+  }
+  for (const protocol of ["text", "data", "sse", "ui"] as const) {
+    assert.equal(chooseOnDisconnect("stop", protocol), "stop", protocol);
+    assert.equal(chooseOnDisconnect("continue", protocol), "continue", protocol);
+  }
 });

@@ -202,14 +202,16 @@ Deno.test("a retry that replays a completed reply is answered at the daily limit
 
 const slowWords = Array.from({ length: 60 }, (_, i) => `word${i} `);
 
-Deno.test("after the client really disconnected, the reply goes on: a retry meanwhile is told to wait, a retry after it gets the stored reply", async () => {
+Deno.test("after the client really disconnected, a reply asked to go on does: a retry meanwhile is told to wait, a retry after it gets the stored reply", async () => {
   const server = api.listen();
   const user = await api.user();
   const session = crypto.randomUUID();
   try {
     api.model.script(() => ({ chunks: slowWords, delayMs: 30 }));
     const client = new AbortController();
-    const response = await fetch(`${server.url}/api/sessions/${session}?protocol=text`, {
+    // a plain-text client's leaving stops its reply unless it asks for the reply to go on
+    const query = "?protocol=text&on_disconnect=continue";
+    const response = await fetch(`${server.url}/api/sessions/${session}${query}`, {
       method: "POST",
       headers: { ...user.auth, "content-type": "application/json" },
       body: JSON.stringify({ messages: [{ role: "user", content: "Talk a lot", id: "c-1" }] }),

@@ -3,7 +3,9 @@
  * for a new reply, writes its row: its progress as it grows (so any instance
  * can follow it), then the reply itself however the stream ends: completed,
  * stopped by a client, the model failing midway, the reply running past its
- * deadline, or the worker being retired. The client leaving ends nothing: the
+ * deadline, or the worker being retired. The client leaving ends the reply only
+ * when its client cannot come back for it (`OnDisconnect`): then the model call
+ * is stopped and what the client was sent is saved as `stopped`; otherwise the
  * reply goes on being written and saved. What the run may do next is asked of
  * its state (run.ts), which also holds every timer.
  *
@@ -33,9 +35,19 @@ export interface Relay {
   log: (message: string, error?: unknown) => void;
 }
 
+/**
+ * What a new reply does when its client leaves: `continue` (it outlives the
+ * connection: any connection can re-attach to it or stop it) or `stop` (the
+ * model call ends and the reply is saved as far as it was streamed, as
+ * `stopped`). Chosen per request (response.ts: `chooseOnDisconnect`).
+ */
+export type OnDisconnect = "stop" | "continue";
+
 /** What a relay that writes the reply's row does with it, and within which limits. */
 export interface RowWrites {
   writer: ReplyWriter;
+  /** what the client leaving does to the reply */
+  onDisconnect: OnDisconnect;
   /** `performance.now()` time at which the reply is stopped and saved as `max_duration` */
   deadline: number;
   /**
@@ -58,24 +70,33 @@ const DELETED_MESSAGE = "The session was deleted while this reply was being writ
 
 export function relayReply(relay: Relay): ReadableStream<Uint8Array> {
   const run = new ReplyRun();
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      relay.waitUntil(relayRun(relay, run, outbox(controller, run)));
-    },
-    cancel() {
-      run.clientLeft();
-      // a reader has nothing to outlive its client for
-      if (!relay.row) relay.abort();
-    },
-  });
-}
-
-async function relayRun(relay: Relay, run: ReplyRun, out: Outbox) {
-  const { encoder, ids, row } = relay;
   const stop = (ending: StreamEnding) => {
     if (run.stop(ending)) relay.abort();
     return run.ended;
   };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      relay.waitUntil(relayRun(relay, run, stop, outbox(controller, run)));
+    },
+    cancel() {
+      run.clientLeft();
+      // a reader has nothing to outlive its client for; a reply whose client cannot come back
+      // for it is stopped with the model call (nobody would read the rest, and it is billed)
+      if (!relay.row) relay.abort();
+      else if (relay.row.onDisconnect === "stop") stop("stopped");
+    },
+  });
+}
+
+async function relayRun(
+  relay: Relay,
+  run: ReplyRun,
+  stop: (ending: StreamEnding) => Promise<void>,
+  out: Outbox,
+) {
+  const { encoder, ids, row } = relay;
+  // the reply keeps what its client was sent, and, when it outlives its client, what came after
+  const keeps = () => run.clientAttached || row?.onDisconnect === "continue";
   const untrack = row?.inFlight.track(stop satisfies StopReply);
   const reply = { content: "" };
   if (row) {
@@ -96,7 +117,7 @@ async function relayRun(relay: Relay, run: ReplyRun, out: Outbox) {
   try {
     for (let next = await relay.chunks.next(); !next.done; next = await relay.chunks.next()) {
       const chunk = next.value;
-      if (chunk.text) {
+      if (chunk.text && keeps()) {
         reply.content += chunk.text;
         out.send(encoder.delta(chunk.text));
       }

@@ -1,11 +1,12 @@
 /**
  * A reply's answer over HTTP, decided in one place for the send (turn/turn.ts)
  * and the re-attach (follow.ts), so that the two cannot drift: which protocol
- * the reply speaks, and the response that carries it, with the same headers.
+ * the reply speaks, what its client leaving does to it, and the response that
+ * carries it, with the same headers.
  */
 import { parseAccept } from "hono/utils/accept";
 import { encoders, type Protocol } from "./protocols.ts";
-import { type Relay, relayReply } from "./relay.ts";
+import { type OnDisconnect, type Relay, relayReply } from "./relay.ts";
 
 /** What a request says about the stream it reads, and what is known of the reply. */
 export interface ProtocolAsk {
@@ -43,6 +44,25 @@ function protocolForAccept(accept: string | undefined): Protocol | undefined {
     a.q > 0 && (a.type === "text/event-stream" || a.type === "text/plain")
   );
   return named === undefined ? undefined : named.type === "text/event-stream" ? "sse" : "text";
+}
+
+/**
+ * What a new reply does when its client leaves: what the request says
+ * (`?on_disconnect=`), else it outlives its connection only when its client can
+ * come back for it. A client of the UI message stream (AI SDK 5+) can: it
+ * re-attaches (`resume`), and stops a reply with the stop route, so its leaving
+ * is a dropped connection, and the reply goes on. No other client re-attaches
+ * by itself: the data stream's (ai 3.x/4.x and the original frontend) stop
+ * button only aborts the fetch, and curl's Ctrl-C (text, SSE) only closes the
+ * socket. For them, leaving means stop: going on would bill for text nobody
+ * reads and store a reply the user never saw. A script that wants its reply to
+ * survive a dropped connection asks for `continue` and re-attaches.
+ */
+export function chooseOnDisconnect(
+  asked: OnDisconnect | undefined,
+  protocol: Protocol,
+): OnDisconnect {
+  return asked ?? (protocol === "ui" ? "continue" : "stop");
 }
 
 /** A reply's response: its stream, and the headers (a 200's). */

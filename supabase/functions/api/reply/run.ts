@@ -15,9 +15,10 @@
  * - saving: the model's stream is over; the reply is being stored.
  * - ended: stored (or nowhere to store it); whoever asked it to stop is answered.
  *
- * Beside it, the client: attached until it leaves. Its leaving ends nothing of
- * the run (the reply goes on being written, and can be re-attached to); it only
- * drops the bytes.
+ * Beside it, the client: attached until it leaves, which drops the bytes. Its
+ * leaving ends nothing of the run by itself: the relay either stops the run
+ * (`stop("stopped")`, a client that cannot come back for the reply) or lets it
+ * go on to be re-attached to (relay.ts, `OnDisconnect`).
  */
 import type { StreamEnding } from "./protocols.ts";
 

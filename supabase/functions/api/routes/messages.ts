@@ -7,7 +7,8 @@ import type { Context } from "hono";
 import { Router } from "../contract.ts";
 import type { RouteDeps, SignedIn } from "../deps.ts";
 import type { Protocol } from "../reply/protocols.ts";
-import { chooseProtocol } from "../reply/response.ts";
+import type { OnDisconnect } from "../reply/relay.ts";
+import { chooseOnDisconnect, chooseProtocol } from "../reply/response.ts";
 import { takeTurn, type TurnRequest } from "../turn/turn.ts";
 import { chatRoute, sendMessageRoute } from "./messages_contract.ts";
 
@@ -18,11 +19,11 @@ export function messageRoutes(deps: RouteDeps) {
     c: Context<SignedIn>,
     body: { message: TurnRequest["message"]; model?: string; uiMessages: boolean },
     sessionId: string,
-    asked: Protocol | undefined,
+    asked: { protocol?: Protocol | undefined; on_disconnect?: OnDisconnect | undefined },
     viaChatRoute = false,
   ) => {
     const protocol = chooseProtocol({
-      query: asked,
+      query: asked.protocol,
       // a body of UI messages comes from an AI SDK 5+ client, which reads only the UI message
       // stream, as does what is sent to its route, /chat
       uiOnly: body.uiMessages || viaChatRoute,
@@ -34,17 +35,18 @@ export function messageRoutes(deps: RouteDeps) {
       message: body.message,
       model: body.model,
       protocol,
+      onDisconnect: chooseOnDisconnect(asked.on_disconnect, protocol),
     });
     return c.body(reply.body, 200, reply.headers);
   };
 
   app.add(sendMessageRoute, async (c) => {
     const body = c.req.valid("json");
-    return await send(c, body, c.req.valid("param").session_id, c.req.valid("query").protocol);
+    return await send(c, body, c.req.valid("param").session_id, c.req.valid("query"));
   });
   app.add(chatRoute, async (c) => {
     const body = c.req.valid("json");
-    return await send(c, body, body.sessionId, c.req.valid("query").protocol, true);
+    return await send(c, body, body.sessionId, c.req.valid("query"), true);
   });
 
   return app.app;

@@ -3,6 +3,19 @@ import { z } from "@hono/zod-openapi";
 import { createRoute, errors } from "../contract.ts";
 import { ChatBody, PostMessageBody, SessionPath, StreamQuery } from "../schemas.ts";
 
+/**
+ * A send's query: the protocol (as a re-attach's), and what the client leaving
+ * does to the reply (reply/response.ts: `chooseOnDisconnect`).
+ */
+const SendQuery = StreamQuery.extend({
+  on_disconnect: z.enum(["stop", "continue"]).optional().openapi({
+    description: "what the client leaving mid-reply does to the reply: stop (the model call " +
+      "ends; the reply is stored as far as it was streamed, as `stopped`) or continue (it is " +
+      "written to its end and can be re-attached to with GET …/stream). By default a reply " +
+      "goes on only for the ui protocol, whose clients re-attach; data, text and sse stop",
+  }),
+});
+
 export const sendMessageRoute = createRoute({
   method: "post",
   path: "/sessions/{session_id}",
@@ -11,7 +24,7 @@ export const sendMessageRoute = createRoute({
   summary: "Send a message (a new id creates the session); the reply streams",
   request: {
     params: SessionPath,
-    query: StreamQuery,
+    query: SendQuery,
     body: {
       required: true,
       content: { "application/json": { schema: PostMessageBody.openapi("PostMessageBody") } },
@@ -41,7 +54,7 @@ export const chatRoute = createRoute({
     "Send a message the AI SDK (5+) way: the session id is the chat `id` in the body; the reply " +
     "streams as the UI message stream",
   request: {
-    query: StreamQuery,
+    query: SendQuery,
     body: {
       required: true,
       content: { "application/json": { schema: ChatBody.openapi("ChatBody") } },

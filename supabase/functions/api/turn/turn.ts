@@ -9,7 +9,7 @@ import type { UserClaims } from "../auth.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ModelError, openReply, type PromptMessage, type ReplyChunk } from "../model.ts";
 import type { Protocol } from "../reply/protocols.ts";
-import type { Relay } from "../reply/relay.ts";
+import type { OnDisconnect, Relay } from "../reply/relay.ts";
 import { type ReplyResponse, replyResponse } from "../reply/response.ts";
 import { type ReplyWriter, replyWriter } from "../reply/row.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
@@ -24,6 +24,8 @@ export interface TurnRequest {
   /** the model asked for, if any */
   model: string | undefined;
   protocol: Protocol;
+  /** what the client leaving does to the reply (`chooseOnDisconnect`) */
+  onDisconnect: OnDisconnect;
 }
 
 /** The turn's answer: a 200 whose body is the reply, streaming. */
@@ -98,6 +100,7 @@ export async function takeTurn(
     abort,
     row: {
       writer,
+      onDisconnect: request.onDisconnect,
       deadline,
       progress: { everyMs: config.model.replyPollMs, persistMs: config.model.replyPersistMs },
       inFlight: deps.replies,
