@@ -6,49 +6,24 @@
  * a CDN. The screenshot is kept in test-artifacts/ai7.png.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { startTestApi } from "../support/api.ts";
+import { startPageApp } from "../support/browser_page.ts";
 import { stored } from "../support/http.ts";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>ai 7 chat</title>
 <button id="send">Send</button> <span id="status"></span><p id="reply"></p>
-<script type="module" src="/chat.js"></script>`;
-
-async function bundlePage(): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const out = `${dir}/chat.js`;
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform", "browser", "-o", out, "tests/support/ai7_page.ts"],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const script = await Deno.readTextFile(out);
-  await Deno.remove(dir, { recursive: true });
-  return script;
-}
+<script type="module" src="/app.js"></script>`;
 
 Deno.test("a reply streams onto a page through ai 7's Chat and DefaultChatTransport in Chromium", async () => {
   const api = await startTestApi();
   const words = Array.from({ length: 12 }, (_, i) => `w${i} `);
   api.model.script(() => ({ chunks: words, delayMs: 60 }));
   const apiServer = api.listen();
-  const script = await bundlePage();
-  const pageServer = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request) =>
-      new URL(request.url).pathname === "/chat.js"
-        ? new Response(script, { headers: { "content-type": "text/javascript" } })
-        : new Response(PAGE, { headers: { "content-type": "text/html" } }),
-  );
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
+  const pageApp = await startPageApp("tests/support/ai7_page.ts", PAGE);
   try {
     const user = await api.user();
     const session = crypto.randomUUID();
-    const page = await browser.newPage();
+    const page = await pageApp.browser.newPage();
     const origins = new Set<string>();
     page.on("request", (request) => void origins.add(new URL(request.url()).origin));
     const query = new URLSearchParams({
@@ -57,7 +32,7 @@ Deno.test("a reply streams onto a page through ai 7's Chat and DefaultChatTransp
       session,
       text: "Count for me",
     });
-    await page.goto(`http://127.0.0.1:${pageServer.addr.port}/?${query}`);
+    await page.goto(`${pageApp.origin}/?${query}`);
     await page.click("#send");
     // part of the reply is on the page while the rest is still streaming
     await page.waitForFunction(
@@ -78,13 +53,12 @@ Deno.test("a reply streams onto a page through ai 7's Chat and DefaultChatTransp
     assert.equal(await page.getAttribute("#reply", "data-id"), reply!.id);
     assert.deepEqual(
       [...origins].sort(),
-      [`http://127.0.0.1:${pageServer.addr.port}`, apiServer.url].sort(),
+      [pageApp.origin, apiServer.url].sort(),
     );
     await Deno.mkdir("test-artifacts", { recursive: true });
     await page.screenshot({ path: "test-artifacts/ai7.png" });
   } finally {
-    await browser.close();
-    await pageServer.shutdown();
+    await pageApp.close();
     await apiServer.close();
     await api.idle();
     await api.model.close();

@@ -7,35 +7,13 @@
  * x-region, traceparent, tracestate and baggage, which the function must allow.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { corsHeaders } from "@supabase/supabase-js/cors";
 import { SUPABASE_JS_HEADERS } from "../../supabase/functions/api/app.ts";
 import { startTestApi } from "../support/api.ts";
+import { startPageApp } from "../support/browser_page.ts";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>supabase-js</title>
 <button id="run">Run</button><script type="module" src="/app.js"></script>`;
-
-async function bundlePage(): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const out = `${dir}/app.js`;
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "-o",
-      out,
-      "tests/support/supabase_js_page.ts",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const script = await Deno.readTextFile(out);
-  await Deno.remove(dir, { recursive: true });
-  return script;
-}
 
 /** The gateway in front of functions: the project URL's /functions/v1/<name>/* reaches the function. */
 function functionsGateway(apiUrl: string) {
@@ -60,29 +38,18 @@ Deno.test("supabase-js functions.invoke from another origin, with region and tra
   api.model.script(() => ({ chunks: ["Hello ", "from ", "the model"] }));
   const apiServer = api.listen();
   const gateway = functionsGateway(apiServer.url);
-  const script = await bundlePage();
-  const pageServer = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request) =>
-      new URL(request.url).pathname === "/app.js"
-        ? new Response(script, { headers: { "content-type": "text/javascript" } })
-        : new Response(PAGE, { headers: { "content-type": "text/html" } }),
-  );
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
+  const pageApp = await startPageApp("tests/support/supabase_js_page.ts", PAGE);
   try {
     const user = await api.user();
     const session = crypto.randomUUID();
-    const page = await browser.newPage();
+    const page = await pageApp.browser.newPage();
     const query = new URLSearchParams({
       project: gateway.url,
       token: user.token,
       session,
       text: "Hi",
     });
-    await page.goto(`http://127.0.0.1:${pageServer.addr.port}/?${query}`);
+    await page.goto(`${pageApp.origin}/?${query}`);
     await page.click("#run");
     await page.waitForSelector("body[data-done]", { timeout: 30_000 });
     assert.equal(await page.getAttribute("body", "data-error"), null);
@@ -117,8 +84,7 @@ Deno.test("supabase-js functions.invoke from another origin, with region and tra
       assert.ok(sent.has(header), `supabase-js sent no ${header}: ${[...sent]}`);
     }
   } finally {
-    await browser.close();
-    await pageServer.shutdown();
+    await pageApp.close();
     await gateway.close();
     await apiServer.close();
     await api.idle();
