@@ -16,7 +16,9 @@ export function messageRoutes(deps: RouteDeps) {
 
   const send = async (
     c: Context<SignedIn>,
-    body: { message: TurnRequest["message"]; model?: string; uiMessages: boolean },
+    body: Pick<TurnRequest, "message" | "model" | "regenerate" | "messageId"> & {
+      uiMessages: boolean;
+    },
     sessionId: string,
     asked: Protocol | undefined,
     viaChatRoute = false,
@@ -33,6 +35,8 @@ export function messageRoutes(deps: RouteDeps) {
       sessionId,
       message: body.message,
       model: body.model,
+      regenerate: body.regenerate,
+      messageId: body.messageId,
       protocol,
     });
     return c.body(reply.body, 200, reply.headers);
