@@ -128,12 +128,13 @@ $$;
 
 -- The message a request names (AI SDK 5+'s messageId: the message to edit or
 -- to answer again), by its id or by the client's id for it, in one of the
--- caller's sessions (send_message checked whose). A client keeps its own id
--- for a message it edited (AI SDK's sendMessage({ text, messageId })), so a
--- client id names the message in its place in the tree: when the message it
--- was given to is not on the current branch but an edit of it is, the edit.
--- A message's id wins over a client id that happens to spell it. No row: none.
-create function chat_private.named_message(p_session_id uuid, p_ref text, p_current uuid)
+-- caller's sessions (send_message checked whose). A message's id wins over a
+-- client id that happens to spell it. A client keeps its own id for a message
+-- it edited (AI SDK's sendMessage({ text, messageId })) and shows the new
+-- text under it, so a client id whose message holds another text than the
+-- client shows (p_content) names the newest edit beside it with that text,
+-- if there is one. No row: none.
+create function chat_private.named_message(p_session_id uuid, p_ref text, p_content text)
 returns table (id uuid, role text, parent_id uuid)
 language plpgsql
 stable
@@ -144,14 +145,15 @@ declare
   found_id uuid;
   found_role text;
   found_parent uuid;
+  found_content text;
   by_client boolean;
-  in_place uuid;
+  edited uuid;
 begin
   if p_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
     by_id := p_ref::uuid;
   end if;
-  select m.id, m.role, m.parent_id, m.id is distinct from by_id
-  into found_id, found_role, found_parent, by_client
+  select m.id, m.role, m.parent_id, m.content, m.id is distinct from by_id
+  into found_id, found_role, found_parent, found_content, by_client
   from public.messages m
   where m.chat_session_id = p_session_id and (m.id = by_id or m.client_message_id = p_ref)
   order by m.id is not distinct from by_id desc
@@ -159,18 +161,21 @@ begin
   if found_id is null then
     return;
   end if;
-  if by_client and found_role = 'user' then
-    -- the message at the same place on the current branch (one per depth: the
-    -- branch's message whose parent is this one's), if it is a user message
-    with recursive branch (id, parent_id) as (
-      select m.id, m.parent_id from public.messages m where m.id = p_current
-      union all
-      select p.id, p.parent_id from branch b join public.messages p on p.id = b.parent_id
-    )
-    select b.id into in_place
-    from branch b join public.messages m on m.id = b.id
-    where b.parent_id is not distinct from found_parent and m.role = 'user';
-    found_id := coalesce(in_place, found_id);
+  if by_client and found_role = 'user' and p_content <> '' and found_content <> p_content then
+    -- its siblings: the session's first messages, or its parent's children
+    if found_parent is null then
+      select m.id into edited from public.messages m
+      where m.chat_session_id = p_session_id and m.parent_id is null
+        and m.role = 'user' and m.content = p_content
+      order by m.seq desc
+      limit 1;
+    else
+      select m.id into edited from public.messages m
+      where m.parent_id = found_parent and m.role = 'user' and m.content = p_content
+      order by m.seq desc
+      limit 1;
+    end if;
+    found_id := coalesce(edited, found_id);
   end if;
   return query select found_id, found_role, found_parent;
 end;
@@ -305,7 +310,7 @@ begin
   -- The message the request names, if any.
   if p_message_id is not null then
     select n.id, n.role, n.parent_id into named_id, named_role, named_parent
-    from chat_private.named_message(p_session_id, p_message_id, current_leaf) n;
+    from chat_private.named_message(p_session_id, p_message_id, p_content) n;
     if named_id is null and p_message_id is distinct from p_client_message_id then
       outcome := 'message_not_found';
       return next;
@@ -316,7 +321,7 @@ begin
     if p_client_message_id is not null then
       -- the request's own last message; one never stored is sent
       select n.id, n.role, n.parent_id into named_id, named_role, named_parent
-      from chat_private.named_message(p_session_id, p_client_message_id, current_leaf) n;
+      from chat_private.named_message(p_session_id, p_client_message_id, p_content) n;
     elsif current_leaf is not null then
       select m.id, m.role, m.parent_id into named_id, named_role, named_parent
       from public.messages m where m.id = current_leaf;

@@ -173,7 +173,7 @@ Deno.test("a regeneration answers the same message beside the earlier reply, and
   assert.deepEqual(await currentBranch(session), ["one", "re one, again"]);
 });
 
-Deno.test("a client id names the message in its place: after an edit it names the edit on the current branch", async () => {
+Deno.test("a client id whose message was edited names the edit with the text the client shows", async () => {
   const user = await signUp(admin);
   const session = crypto.randomUUID();
   await exchange(user, session, "one", { id: "c-1" });
