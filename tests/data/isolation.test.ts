@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { branchJsonAfter, branchPageBefore } from "../../supabase/functions/api/store/branch.ts";
+import { branchJsonStart, branchPageBefore } from "../../supabase/functions/api/store/branch.ts";
 import { messagesAfter } from "../../supabase/functions/api/store/history.ts";
 import { searchSessions } from "../../supabase/functions/api/store/search.ts";
 import { asCaller, connect, type Tx } from "../../supabase/functions/api/database.ts";
@@ -96,7 +96,7 @@ const reads: [
   // the current branch, read up from its leaf; a page of it; the whole tree, as an export reads it
   [
     "history",
-    (tx) => branchJsonAfter(tx, history, { current: true }, 0),
+    (tx) => branchJsonStart(tx, history, { current: true }),
     perBranchMessage(MESSAGES),
   ],
   [

@@ -14,9 +14,11 @@ import { linkNextPage, pageRequest, positionOf } from "../pagination.ts";
 import { MessageIdParam } from "../schemas.ts";
 import {
   type BranchEnd,
-  branchJsonAfter,
+  branchJsonPage,
+  branchJsonStart,
   type BranchMessageRow,
   branchPageBefore,
+  type PageEnd,
 } from "../store/branch.ts";
 import { deleteBranch, type Moved, switchBranch } from "../store/current.ts";
 import { deleteBranchRoute, readSessionRoute, switchBranchRoute } from "./branches_contract.ts";
@@ -38,31 +40,30 @@ export function branchRoutes({ sql, cursors, signedIn }: RouteDeps) {
     const end: BranchEnd = query.leaf ? { through: query.leaf } : { current: true };
     const page = pageRequest(query);
     if (!page) {
-      // The whole branch, which can run to hundreds of megabytes: streamed a page at a time.
-      // The first page finds the leaf and the next ones read up from it, so a branch switched
-      // meanwhile does not change a read under way.
-      let leaf: BranchEnd = end;
-      const readAfter = async (after: number): Promise<JsonPage<number> & { found: boolean }> => {
+      // The whole branch, which can run to hundreds of megabytes: streamed a page at a time. The
+      // first read finds the leaf and plans the pages (each one's last message); each next page
+      // is read up from its own last message, so a branch switched meanwhile does not change a
+      // read under way, and the whole branch costs one walk plus its pages.
+      const [start] = await queryAsCaller(
+        sql,
+        claims,
+        (tx) => branchJsonStart(tx, id, end).raw(),
+      );
+      // raw columns: their bytes as Postgres sent them, null for SQL null
+      const [json, found, leaf, endsJson] = start as (Uint8Array | null)[];
+      if (decoder.decode(found!) !== "t") throw sessionNotFound();
+      if (query.leaf && !leaf) throw messageNotFound();
+      const ends: PageEnd[] = endsJson ? JSON.parse(decoder.decode(endsJson)) : [];
+      const readPage = async (index: number): Promise<JsonPage<number>> => {
         const [row] = await queryAsCaller(
           sql,
           claims,
-          (tx) => branchJsonAfter(tx, id, leaf, after).raw(),
+          (tx) => branchJsonPage(tx, id, ends[index]!, ends[index - 1]![1]).raw(),
         );
-        // raw columns: their bytes as Postgres sent them, null for SQL null
-        const [json, last, found, more, leafId] = row as (Uint8Array | null)[];
-        const text = (value: Uint8Array | null | undefined) => value && decoder.decode(value);
-        if (leafId) leaf = { leaf: text(leafId)! };
-        return {
-          elements: json ?? null,
-          next: last ? Number(text(last)) : after,
-          found: text(found) === "t",
-          more: text(more) === "t",
-        };
+        return { elements: row![0] ?? null, next: index + 1, more: index + 1 < ends.length };
       };
-      const first = await readAfter(0);
-      if (!first.found) throw sessionNotFound();
-      if (query.leaf && !("leaf" in leaf)) throw messageNotFound();
-      return c.body(streamJsonArray(first, readAfter), 200, {
+      const first = { elements: json ?? null, next: 1, more: ends.length > 1 };
+      return c.body(streamJsonArray(first, readPage), 200, {
         "content-type": "application/json",
       });
     }

@@ -6,7 +6,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import { createRoute, errors, Router } from "../contract.ts";
-import { queryAsCaller } from "../database.ts";
+import type { UserClaims } from "../auth.ts";
+import { queryAsCaller, type Sql } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { sessionNotFound } from "../errors.ts";
 import {
@@ -15,7 +16,7 @@ import {
   SessionPath,
   SessionSummary as SessionSummaryBody,
 } from "../schemas.ts";
-import { branchRowsAfter } from "../store/branch.ts";
+import { branchPlan, branchRowsPage, type PageEnd } from "../store/branch.ts";
 import { messagesAfter, type StoredMessage } from "../store/history.ts";
 import { findSessionAndLeaf, type SessionSummary } from "../store/sessions.ts";
 
@@ -89,6 +90,32 @@ const formats: Record<"json" | "markdown", Format> = {
   },
 };
 
+/** Reads the next page of an export each time it is called; an empty page: nothing follows. */
+type PageReader = () => Promise<(StoredMessage & { seq: string })[]>;
+
+/** Every message of the session, in the order written, a page at a time. */
+function wholeTree(sql: Sql, claims: UserClaims, id: string): PageReader {
+  let after = 0;
+  return async () => {
+    const page = await queryAsCaller(sql, claims, (tx) => messagesAfter(tx, id, after));
+    if (page.length > 0) after = Number(page.at(-1)!.seq);
+    return page;
+  };
+}
+
+/** The branch ending at `leaf`, planned once (each page's last message), a page at a time. */
+async function branch(sql: Sql, claims: UserClaims, id: string, leaf: string): Promise<PageReader> {
+  const [row] = await queryAsCaller(sql, claims, (tx) => branchPlan(tx, id, leaf));
+  const plan: PageEnd[] = row?.ends ?? [];
+  let index = 0;
+  return async () => {
+    if (index >= plan.length) return [];
+    const after = index > 0 ? plan[index - 1]![1] : 0;
+    const last = plan[index++]!;
+    return await queryAsCaller(sql, claims, (tx) => branchRowsPage(tx, id, last, after));
+  };
+}
+
 export function exportRoutes({ sql, signedIn }: RouteDeps) {
   return new Router(signedIn).add(exportSessionRoute, async (c) => {
     const claims = c.var.claims;
@@ -100,15 +127,13 @@ export function exportRoutes({ sql, signedIn }: RouteDeps) {
     const [session] = await queryAsCaller(sql, claims, (tx) => findSessionAndLeaf(tx, id));
     if (!session) throw sessionNotFound();
     const leaf = session.current_message_id;
-    const pageAfter = query.branches === "all"
-      ? (after: number) => queryAsCaller(sql, claims, (tx) => messagesAfter(tx, id, after))
-      : (after: number) =>
-        leaf === null
-          ? Promise.resolve([])
-          : queryAsCaller(sql, claims, (tx) => branchRowsAfter(tx, id, leaf, after));
+    const nextPage = query.branches === "all"
+      ? wholeTree(sql, claims, id)
+      : leaf === null
+      ? () => Promise.resolve([])
+      : await branch(sql, claims, id, leaf);
 
     const bytes = new TextEncoder();
-    let after = 0;
     let first = true;
     let done = false;
     const body = new ReadableStream<Uint8Array>({
@@ -118,13 +143,12 @@ export function exportRoutes({ sql, signedIn }: RouteDeps) {
       // the next page only when the client has taken the last one
       async pull(controller) {
         if (done) return;
-        const page = await pageAfter(after);
+        const page = await nextPage();
         const text = page.map(({ seq: _, ...message }) => {
           const line = format.message(message, first);
           first = false;
           return line;
         }).join("");
-        if (page.length > 0) after = Number(page.at(-1)!.seq);
         // pages are bounded in bytes as well as messages: only an empty one says nothing follows
         if (page.length === 0) {
           done = true;

@@ -38,31 +38,61 @@ function leafOf(tx: Tx, sessionId: string, end: BranchEnd) {
 }
 
 /**
- * The common table expressions of a page of the branch ending at `end`:
- * `leaf(id)`; `branch(id, parent_id, seq)`, its messages numbered after
- * `after`, walked up from the leaf and no further; and `page(id, seq)`, the
- * first of them, bounded by `historyPage`.
+ * A branch is read oldest first but walked newest first (up from its leaf),
+ * so it is planned in one walk: the common table expressions `leaf(id)`;
+ * `branch(id, parent_id, seq, size)`, every message of it; and
+ * `pages(id, seq, page)`, each numbered with its page (from 1). A page holds
+ * up to `historyPage.messages` messages and starts again where the content
+ * before it passes another `historyPage.bytes` (so a page holds no more than
+ * that and its last message), as a page of the whole history does. Each later
+ * page is then read up from its own last message to the page before it: the
+ * whole branch costs one walk plus its pages, not a walk per page.
  */
-function pageAfter(tx: Tx, sessionId: string, end: BranchEnd, after: number) {
+function planOf(tx: Tx, sessionId: string, end: BranchEnd) {
   // octet_length reads a stored value's size without fetching or decompressing it
   return tx`
     leaf as (${leafOf(tx, sessionId, end)}),
-    branch (id, parent_id, seq) as (
-      select m.id, m.parent_id, m.seq from public.messages m join leaf on m.id = leaf.id
-      where m.chat_session_id = ${sessionId} and m.seq > ${after}
+    branch (id, parent_id, seq, size) as (
+      select m.id, m.parent_id, m.seq, octet_length(m.content)
+      from public.messages m join leaf on m.id = leaf.id
+      where m.chat_session_id = ${sessionId}
       union all
-      select p.id, p.parent_id, p.seq from branch b join public.messages p on p.id = b.parent_id
-      where p.seq > ${after}
+      select p.id, p.parent_id, p.seq, octet_length(p.content)
+      from branch b join public.messages p on p.id = b.parent_id
     ),
-    page as (
-      select id, seq from (
-        select b.id, b.seq,
-               sum(octet_length(m.content)) over (order by b.seq) - octet_length(m.content)
-                 as before
-        from (select id, seq from branch order by seq limit ${historyPage.messages}) b
-        join public.messages m on m.id = b.id
-      ) counted
-      where before < ${historyPage.bytes}
+    buckets as (
+      select id, seq, (row_number() over w - 1) / ${historyPage.messages} as by_count,
+             (sum(size) over w - size) / ${historyPage.bytes} as by_bytes
+      from branch window w as (order by seq)
+    ),
+    starts as (
+      select id, seq, (lag(by_count) over w is distinct from by_count
+                       or lag(by_bytes) over w is distinct from by_bytes)::int as starts
+      from buckets window w as (order by seq)
+    ),
+    pages as (select id, seq, sum(starts) over (order by seq) as page from starts)`;
+}
+
+/** Each page's last message, `[id, seq]`, in order, as JSON. */
+const pageEnds = (tx: Tx) =>
+  tx`(select json_agg(json_build_array(e.id, e.seq) order by e.page)
+      from (select distinct on (page) page, id, seq from pages order by page, seq desc) e)`;
+
+/** Where a page of a branch ends: its last message. */
+export type PageEnd = [id: string, seq: number];
+
+/**
+ * The page of a branch ending at message `last`, after message number `after`
+ * (the page before's last), as `page(id, parent_id, seq)`.
+ */
+function pageUpTo(tx: Tx, sessionId: string, last: PageEnd, after: number) {
+  return tx`
+    page (id, parent_id, seq) as (
+      select m.id, m.parent_id, m.seq from public.messages m
+      where m.id = ${last[0]} and m.chat_session_id = ${sessionId} and m.seq > ${after}
+      union all
+      select p.id, p.parent_id, p.seq from page b join public.messages p on p.id = b.parent_id
+      where p.seq > ${after}
     )`;
 }
 
@@ -74,39 +104,55 @@ const siblingIds = (tx: Tx) =>
        else (select json_agg(s.id order by s.seq) from public.messages s
              where s.parent_id = m.parent_id) end`;
 
-/**
- * A page of the branch ending at `end`, after message number `after`, as JSON
- * Postgres writes, for reading as raw bytes (`.raw()`), so the messages' text
- * is never decoded into the function's heap: `json` holds the page's messages as
- * `JSON.stringify` writes a `BranchMessageRow`, joined by commas (null when
- * nothing follows), `last` the last one's number, `found` whether the caller
- * has this session, `more` whether messages of the branch follow the page,
- * and `leaf` the branch's leaf, which the next pages pin (a branch switched
- * meanwhile does not change a read under way). (`row_to_json` writes compact
- * JSON, escaping exactly as JSON.stringify does for text Postgres can hold;
- * timestamps as ISO 8601 with offset, as `database.ts` parses them; a test
- * compares the two byte for byte.)
- */
-export function branchJsonAfter(tx: Tx, sessionId: string, end: BranchEnd, after: number) {
-  return tx`
-    with recursive ${pageAfter(tx, sessionId, end, after)}
-    select string_agg(row_to_json(message)::text, ',' order by page.seq) as json,
-           max(page.seq) as last,
-           exists (select 1 from public.chat_sessions where id = ${sessionId}) as found,
-           (select count(*) from branch) > count(page.id) as more,
-           (select id from leaf) as leaf
-    from page
-    join public.messages m on m.id = page.id
-    cross join lateral (
+/** A page's messages as JSON, written by Postgres (read `.raw()`: never decoded into the heap). */
+const pageJson = (tx: Tx) => tx`string_agg(row_to_json(message)::text, ',' order by page.seq)`;
+const asMessage = (tx: Tx) =>
+  tx`cross join lateral (
       select m.id, m.chat_session_id, m.role, m.content, m.created_at, m.parent_id,
              ${siblingIds(tx)} as sibling_ids
     ) message`;
+
+/**
+ * The first page of the branch ending at `end`, and the plan of the rest, in
+ * one query, for reading as raw bytes: `json` holds the page's messages as
+ * `JSON.stringify` writes a `BranchMessageRow`, joined by commas (null: the
+ * branch is empty), `found` whether the caller has this session, `leaf` the
+ * branch's leaf (null: none), and `ends` (JSON) every page's last message: the
+ * next pages are read up from those, so a branch switched meanwhile does not
+ * change a read under way. (`row_to_json` writes compact JSON, escaping
+ * exactly as JSON.stringify does for text Postgres can hold; timestamps as ISO
+ * 8601 with offset, as `database.ts` parses them; a test compares the two byte
+ * for byte.)
+ */
+export function branchJsonStart(tx: Tx, sessionId: string, end: BranchEnd) {
+  return tx`
+    with recursive ${planOf(tx, sessionId, end)}
+    select (select ${pageJson(tx)} from pages page join public.messages m on m.id = page.id
+            ${asMessage(tx)} where page.page = 1) as json,
+           exists (select 1 from public.chat_sessions where id = ${sessionId}) as found,
+           (select id from leaf) as leaf,
+           ${pageEnds(tx)} as ends`;
 }
 
-/** The same page as rows, as an export writes them (the messages a read answers). */
-export function branchRowsAfter(tx: Tx, sessionId: string, leaf: string, after: number) {
+/** A later page of a branch, up to its last message, after the page before's last, as JSON. */
+export function branchJsonPage(tx: Tx, sessionId: string, last: PageEnd, after: number) {
+  return tx`
+    with recursive ${pageUpTo(tx, sessionId, last, after)}
+    select ${pageJson(tx)} as json
+    from page join public.messages m on m.id = page.id ${asMessage(tx)}`;
+}
+
+/** The pages of the branch ending at `leaf`: each one's last message, in order (null: none). */
+export function branchPlan(tx: Tx, sessionId: string, leaf: string) {
+  return tx<{ ends: PageEnd[] | null }[]>`
+    with recursive ${planOf(tx, sessionId, { leaf })}
+    select ${pageEnds(tx)} as ends`;
+}
+
+/** A page of a branch as rows, as an export writes them (the messages a read answers). */
+export function branchRowsPage(tx: Tx, sessionId: string, last: PageEnd, after: number) {
   return tx<(BranchMessageRow & { seq: string })[]>`
-    with recursive ${pageAfter(tx, sessionId, { leaf }, after)}
+    with recursive ${pageUpTo(tx, sessionId, last, after)}
     select m.id, m.chat_session_id, m.role, m.content, m.created_at, m.parent_id,
            ${siblingIds(tx)} as sibling_ids, page.seq
     from page join public.messages m on m.id = page.id
