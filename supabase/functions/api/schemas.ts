@@ -120,9 +120,10 @@ const readBody = (body: z.infer<typeof MessageBodyFields>) => {
     model: body.model,
     regenerate: body.trigger === "regenerate-message",
     messageId: body.messageId,
-    // the shape an AI SDK 5+ client sends (`trigger`, and parts without content: ai 4.x sends
-    // both and reads the data stream): it reads the UI message stream
-    uiMessages: body.trigger !== undefined ||
+    // the shape an AI SDK 5+ client sends (`submit-message`, and parts without content: ai 4.x
+    // sends both and reads the data stream): it reads the UI message stream. A regeneration may
+    // come from any client (ai 3/4's reload() sends it in its body), so it alone says nothing
+    uiMessages: body.trigger === "submit-message" ||
       typeof last === "object" && last !== null && "parts" in last && !("content" in last),
   };
 };
