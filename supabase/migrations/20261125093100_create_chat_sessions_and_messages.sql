@@ -10,6 +10,13 @@
 -- for. Ownership is decided by Postgres from the caller's verified claims,
 -- never by application code.
 --
+-- A conversation is a tree: each message names the one it follows
+-- (parent_id), and a session names the leaf of its current branch
+-- (current_message_id). Editing a message or asking for another reply adds a
+-- sibling; nothing is deleted but by an explicit request, which deletes a
+-- subtree. Where each message goes and which branch is current are the
+-- server's to say: chat_private writes both (docs/design.md, "The tree").
+--
 -- A hosted project's default privileges grant all on everything created in
 -- public to anon and authenticated (supabase/postgres' initial schema): each
 -- table, sequence and function below revokes that before granting what it
@@ -34,6 +41,10 @@ create table public.chat_sessions (
   -- what search matches in a title; 'simple' does not stem, so it treats
   -- every language alike (conversations are multilingual)
   search tsvector generated always as (to_tsvector('simple', title)) stored,
+  -- the leaf of the session's current branch (null: no messages). A foreign
+  -- key below, once messages exists; written only by chat_private's functions
+  -- and the trigger that extends the current branch.
+  current_message_id uuid,
   -- a title the API refuses (blank once trimmed) cannot be written directly
   -- either; the characters are those JavaScript's trim() removes
   constraint chat_sessions_title_not_blank
@@ -80,10 +91,19 @@ create table public.messages (
   role text not null check (role in ('user', 'assistant', 'system')),
   -- Postgres text cannot hold a NUL byte, so no check is needed for that
   content text not null,
+  -- the message this one follows: null for a first message (a session may
+  -- have several: editing its first message adds another). An insert that
+  -- names no parent (a manual insert, a test's fixture) is appended after the
+  -- session's newest message, as every message was before the tree: the
+  -- default is a placeholder the insert trigger replaces, never stored.
+  -- Deleting a message deletes its subtree: that is how a branch is deleted.
+  parent_id uuid default '00000000-0000-0000-0000-000000000000'
+    references public.messages (id) on delete cascade,
   -- the client's own message id (AI SDK ids are not UUIDs), for idempotent retries
   client_message_id text check (char_length(client_message_id) between 1 and 200),
-  -- the user message an assistant reply answers: one answer per message, so a
-  -- retry after an unfinished reply replaces it instead of adding another
+  -- the user message an assistant reply answers, which is also its parent. A
+  -- message may have several answers (each regeneration adds a sibling); a
+  -- retry after an unfinished answer replaces that one instead
   reply_to uuid references public.messages (id) on delete cascade,
   -- the model that wrote an assistant reply
   model text check (char_length(model) between 1 and 200),
@@ -99,10 +119,11 @@ create table public.messages (
   ),
   -- the message's own token count, stored when it is written
   tokens integer check (tokens >= 0),
-  -- what every earlier message of the session costs in a prompt: their
-  -- tokens (or size in bytes when written without a count, which no
-  -- tokenization exceeds) plus 4 each for the chat format. The newest turns
-  -- that fit a token budget are then one index range, however long the session.
+  -- what the messages before this one on its branch (its ancestors) cost in
+  -- a prompt: their tokens (or size in bytes when written without a count,
+  -- which no tokenization exceeds) plus 4 each for the chat format. Counted
+  -- from the parent when the message is written, so the newest turns that fit
+  -- a budget are read walking up the branch and no further.
   tokens_before bigint not null,
   -- what an assistant reply cost, as the model reported it
   prompt_tokens integer check (prompt_tokens >= 0),
@@ -117,12 +138,27 @@ create table public.messages (
     check (role = 'assistant' or (prompt_tokens is null and completion_tokens is null)),
   constraint messages_session_seq_key unique (chat_session_id, seq),
   constraint messages_session_client_message_id_key unique (chat_session_id, client_message_id),
-  constraint messages_reply_to_key unique (reply_to)
+  constraint messages_reply_is_child_of_its_message check (reply_to is null or reply_to = parent_id)
 );
 
--- the history that fits a budget: one range of the running total
-create index messages_session_tokens_before_idx
-  on public.messages (chat_session_id, tokens_before);
+-- A message's children in the order they were written: its replies and edits
+-- side by side (siblings), the newest leaf under a message, a subtree to
+-- delete. A branch is read up from its leaf by primary key.
+create index messages_parent_id_seq_idx on public.messages (parent_id, seq);
+-- the first messages of a session (siblings with no parent)
+create index messages_session_roots_idx on public.messages (chat_session_id, seq)
+  where parent_id is null;
+-- the answers to a message (and what deleting it cascades to)
+create index messages_reply_to_idx on public.messages (reply_to) where reply_to is not null;
+
+-- A session's current leaf. A message of the session's own (the functions
+-- that write it check); deleting it clears the pointer, and chat_private's
+-- delete_branch moves it to what remains first.
+alter table public.chat_sessions
+  add constraint chat_sessions_current_message_id_fkey
+  foreign key (current_message_id) references public.messages (id) on delete set null;
+-- what that clearing looks up for every message deleted
+create index chat_sessions_current_message_id_idx on public.chat_sessions (current_message_id);
 
 -- No index on the search vectors: `@@` is not leakproof, so under RLS Postgres
 -- checks a row's policy before it may apply `@@`, and never uses `@@` as an
@@ -140,8 +176,9 @@ create policy "users can read messages of their own sessions"
     )
   );
 
--- Messages are history: never edited, removed only with their session, and
--- written by chat_private's functions (no insert policy, as for sessions).
+-- Messages are history: never edited, removed only with their session or
+-- their branch, and written by chat_private's functions (no insert policy, as
+-- for sessions): where a message hangs in the tree is the server's to say.
 revoke all on table public.messages from anon, authenticated;
 grant select on table public.messages to authenticated;
 grant all on table public.messages to service_role;
@@ -155,7 +192,11 @@ revoke all on sequence public.messages_seq_seq from anon, authenticated;
 -- reach (a session's updated_at, the running total). Not an API: nobody
 -- calls them directly.
 
--- Every message moves its session to the top of the list.
+-- Every message moves its session to the top of the list; one added under
+-- the current leaf extends the current branch (a reply saved while its
+-- message is current, a message sent after the current leaf; the first
+-- message of a session). Elsewhere (an edit, a reply to a branch the user
+-- has left) it leaves the current branch alone.
 create function public.touch_chat_session()
 returns trigger
 language plpgsql
@@ -164,13 +205,16 @@ set search_path = ''
 as $$
 begin
   update public.chat_sessions
-  set updated_at = greatest(updated_at, clock_timestamp())
+  set updated_at = greatest(updated_at, clock_timestamp()),
+      current_message_id = case when current_message_id is not distinct from new.parent_id
+                                then new.id else current_message_id end
   where id = new.chat_session_id;
   return null;
 end;
 $$;
 
--- Numbers a message and counts what the messages before it cost.
+-- Places a message in its session's tree, numbers it, and counts what the
+-- messages before it on its branch cost.
 create function public.count_tokens_before()
 returns trigger
 language plpgsql
@@ -180,20 +224,31 @@ as $$
 declare
   total bigint;
 begin
-  -- one message at a time per session, so the running total cannot race; another
-  -- user's session is not locked
+  -- one message at a time per session, so the conversation order (seq) is the
+  -- order messages are committed in; another user's session is not locked
   perform 1 from public.chat_sessions s
   where s.id = new.chat_session_id
     and (s.user_id = (select auth.uid()) or (select auth.uid()) is null)
   for update;
-  select m.tokens_before + coalesce(m.tokens, octet_length(m.content)) + 4
-  into total
-  from public.messages m
-  where m.chat_session_id = new.chat_session_id
-  order by m.seq desc
-  limit 1;
+  if new.parent_id = '00000000-0000-0000-0000-000000000000' then
+    -- no parent named: after the session's newest message (none: a first message)
+    select m.id into new.parent_id from public.messages m
+    where m.chat_session_id = new.chat_session_id
+    order by m.seq desc
+    limit 1;
+  end if;
+  if new.parent_id is not null then
+    select p.tokens_before + coalesce(p.tokens, octet_length(p.content)) + 4
+    into total
+    from public.messages p
+    where p.id = new.parent_id and p.chat_session_id = new.chat_session_id;
+    if not found then
+      raise exception 'a message follows a message of its own session'
+        using errcode = '23503';
+    end if;
+  end if;
   new.tokens_before := coalesce(total, 0);
-  -- numbered after the lock, so conversation order is the order of the running total
+  -- numbered after the lock, and after its parent: along a branch, seq is conversation order
   new.seq := nextval(pg_get_serial_sequence('public.messages', 'seq'));
   return new;
 end;

@@ -15,14 +15,22 @@
 --
 -- The story of a send (send_message): under a per-user lock, the quotas are
 -- counted, the session is created if new, the user message is stored once
--- per client message id, the history that fits is read and the reply is
+-- per client message id (after the current leaf, or beside the message it
+-- edits), the history that fits is read up the branch and the reply is
 -- created, all in one statement. The reply streams from the function; as it
 -- streams, its text is appended to the reply's row (write_partial), which is
 -- how another connection follows it (follow_reply) or stops it
 -- (request_stop); however it ends, it is stored as an assistant message under
--- the reply's id and its row goes (save_reply, or release_reply when it
--- cannot be stored). Polling, not LISTEN/NOTIFY: it works behind the
--- transaction pooler.
+-- the reply's id, a child of the message it answers, and its row goes
+-- (save_reply, or release_reply when it cannot be stored). Polling, not
+-- LISTEN/NOTIFY: it works behind the transaction pooler.
+--
+-- The tree (public.messages.parent_id, public.chat_sessions.current_message_id)
+-- is written here only: a send places its message and makes its branch
+-- current; switch_branch and delete_branch move the current leaf. Each takes
+-- the per-user lock a send takes, so two devices working on one conversation
+-- are decided one after the other: the last request decided makes its branch
+-- current, and every branch is kept.
 
 create schema chat_private;
 revoke all on schema chat_private from public;
@@ -31,12 +39,15 @@ grant usage on schema chat_private to authenticated, service_role;
 -- ---------------------------------------------------------------------------
 -- Replies being written. A row is the reply while the model writes it: its id
 -- is the id the assistant message is stored under, it names the session and
--- the user message it answers (at most one reply per user message, so
--- concurrent sends of one message id make one model call), and it holds what
+-- the user message it answers (at most one reply per user message while it is
+-- written, so concurrent sends, retries or regenerations of one message make
+-- one model call; a regeneration adds another reply once this one is
+-- stored), and it holds what
 -- the model has written so far and whether a client asked it to stop. The
 -- rows are also what the concurrent-reply quota counts. Saving the reply
 -- deletes its row; deleting the session deletes it too, which is what the
--- instance streaming the reply sees at its next write.
+-- instance streaming the reply sees at its next write; deleting the branch
+-- of its message clears user_message_id, which its writer sees the same way.
 --
 -- A writer that stops reporting is dead. Its instance touches the row at least
 -- every REPLY_POLL_MS (a progress write, or the poll while the model is silent
@@ -64,7 +75,8 @@ create table chat_private.replies (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null references public.profiles (id) on delete cascade,
   session_id uuid not null references public.chat_sessions (id) on delete cascade,
-  user_message_id uuid not null references public.messages (id) on delete cascade,
+  -- null once its message's branch is deleted: the reply is not stored, and its writer stops
+  user_message_id uuid references public.messages (id) on delete set null,
   -- known when the reply starts, so a client re-attaching needs no progress write to learn them
   model text not null,
   -- the stream protocol the reply was asked for, which a re-attached stream speaks too
@@ -135,13 +147,92 @@ as $$
   select greatest(ceil(extract(epoch from p_moment - clock_timestamp())), 1)::integer;
 $$;
 
+-- The message a request names (AI SDK 5+'s messageId: the message to edit or
+-- to answer again), by its id or by the client's id for it, in one of the
+-- caller's sessions (send_message checked whose). A message's id wins over a
+-- client id that happens to spell it. A client keeps its own id for a message
+-- it edited (AI SDK's sendMessage({ text, messageId })) and shows the new
+-- text under it, so a client id whose message holds another text than the
+-- client shows (p_content) names the newest edit beside it with that text,
+-- if there is one. No row: none.
+create function chat_private.named_message(p_session_id uuid, p_ref text, p_content text)
+returns table (id uuid, role text, parent_id uuid)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  by_id uuid;
+  found_id uuid;
+  found_role text;
+  found_parent uuid;
+  found_content text;
+  by_client boolean;
+  edited uuid;
+begin
+  if p_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    by_id := p_ref::uuid;
+  end if;
+  select m.id, m.role, m.parent_id, m.content, m.id is distinct from by_id
+  into found_id, found_role, found_parent, found_content, by_client
+  from public.messages m
+  where m.chat_session_id = p_session_id and (m.id = by_id or m.client_message_id = p_ref)
+  order by m.id is not distinct from by_id desc
+  limit 1;
+  if found_id is null then
+    return;
+  end if;
+  if by_client and found_role = 'user' and p_content <> '' and found_content <> p_content then
+    -- its siblings: the session's first messages, or its parent's children
+    if found_parent is null then
+      select m.id into edited from public.messages m
+      where m.chat_session_id = p_session_id and m.parent_id is null
+        and m.role = 'user' and m.content = p_content
+      order by m.seq desc
+      limit 1;
+    else
+      select m.id into edited from public.messages m
+      where m.parent_id = found_parent and m.role = 'user' and m.content = p_content
+      order by m.seq desc
+      limit 1;
+    end if;
+    found_id := coalesce(edited, found_id);
+  end if;
+  return query select found_id, found_role, found_parent;
+end;
+$$;
+
+-- The newest leaf under a message (itself when nothing follows it): the
+-- newest message of its subtree, which has no children, as a child is always
+-- numbered after its parent.
+create function chat_private.newest_leaf(p_message_id uuid)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+  with recursive subtree (id, seq) as (
+    select m.id, m.seq from public.messages m where m.id = p_message_id
+    union all
+    select c.id, c.seq from subtree t join public.messages c on c.parent_id = t.id
+  )
+  select t.id from subtree t order by t.seq desc limit 1;
+$$;
+
 -- ---------------------------------------------------------------------------
 -- Sends a user message, decided once: one row whose outcome says what
 -- happened, and what that outcome needs.
 --
---   new               stored; the reply is created: user_message_id, reply_id,
---                     untitled, history (the newest turns that fit
---                     p_history_tokens, oldest first, this message last)
+--   new               stored after the current leaf; the reply is created:
+--                     user_message_id, reply_id, untitled, history (the newest
+--                     turns of its branch that fit p_history_tokens, oldest
+--                     first, this message last)
+--   edit              stored beside the user message p_message_id names (same
+--                     parent), as new
+--   regenerate        another reply to a stored user message, as new: the one
+--                     p_message_id names (a reply: the message it answers),
+--                     else the request's own message p_client_message_id,
+--                     else the current branch's last user message
 --   retry             the message was stored by an earlier send with this client
 --                     message id and its reply did not finish: asked again, as new
 --   replay            that earlier send's reply finished: reply_id and the reply
@@ -150,12 +241,22 @@ $$;
 --   superseded        a retry of a message that later user messages followed
 --   busy              a reply to this very message is being written
 --   not_found         the session is another user's
+--   message_not_found p_message_id names no message of this session
+--   not_a_user_message  p_message_id names a message that cannot be edited
+--                     or answered (a system message; a reply to edit)
 --   over_daily_quota  p_messages_per_day sends in the last 24 hours; retry_after
 --   over_reply_quota  p_concurrent_replies replies being written; retry_after
 --
+-- Every send that asks the model makes its message's branch current: the
+-- last request decided (under the per-user lock) wins; its reply extends the
+-- branch when stored, unless another branch was made current meanwhile.
+-- p_message_id that names nothing stored but is the request's own message id
+-- (an edit of a message whose first send was refused) is a plain send.
+--
 -- Only a send that asks the model counts against the quotas: a replay is
 -- answered even at the limit. A refused send stores nothing. 0 switches a
--- limit off.
+-- limit off. p_tokens and p_history_tokens count the request's message; a
+-- regeneration answers a stored one, whose own stored count replaces it.
 create function chat_private.send_message(
   p_session_id uuid,
   p_content text,
@@ -166,7 +267,9 @@ create function chat_private.send_message(
   p_concurrent_replies integer,
   p_reply_seconds integer,
   p_model text,
-  p_protocol text
+  p_protocol text,
+  p_regenerate boolean default false,
+  p_message_id text default null
 )
 returns table (
   outcome text,
@@ -188,11 +291,19 @@ as $$
 declare
   uid uuid := chat_private.caller_id();
   owner uuid;
+  current_leaf uuid;
+  -- the message the request names, and what it is
+  named_id uuid;
+  named_role text;
+  named_parent uuid;
+  -- what the send does: 'new', 'edit', 'regenerate' (or a retry, found below)
+  mode text := 'new';
+  client_id text := p_client_message_id;
   -- the user message the model is asked to answer
   message_id uuid;
-  message_seq bigint;
   message_tokens_before bigint;
   earlier_content text;
+  room bigint := p_history_tokens;
   sent integer;
   lapses timestamptz;
 begin
@@ -209,39 +320,109 @@ begin
     return next;
     return;
   end if;
+  if owner is not null then
+    -- the current leaf, held until this send commits: a reply being stored
+    -- meanwhile cannot move it from under this send
+    select s.current_message_id into current_leaf
+    from public.chat_sessions s where s.id = p_session_id
+    for update;
+  end if;
+
+  -- The message the request names, if any.
+  if p_message_id is not null then
+    select n.id, n.role, n.parent_id into named_id, named_role, named_parent
+    from chat_private.named_message(p_session_id, p_message_id, p_content) n;
+    if named_id is null and p_message_id is distinct from p_client_message_id then
+      outcome := 'message_not_found';
+      return next;
+      return;
+    end if;
+  end if;
+  if p_regenerate and named_id is null and p_message_id is null then
+    if p_client_message_id is not null then
+      -- the request's own last message; one never stored is sent
+      select n.id, n.role, n.parent_id into named_id, named_role, named_parent
+      from chat_private.named_message(p_session_id, p_client_message_id, p_content) n;
+    elsif current_leaf is not null then
+      select m.id, m.role, m.parent_id into named_id, named_role, named_parent
+      from public.messages m where m.id = current_leaf;
+    end if;
+  end if;
+
+  if p_regenerate and named_id is not null then
+    -- a reply is regenerated by answering its message again
+    if named_role = 'assistant' and named_parent is not null then
+      select m.id, m.role into named_id, named_role from public.messages m where m.id = named_parent;
+    end if;
+    if named_role <> 'user' then
+      outcome := 'not_a_user_message';
+      return next;
+      return;
+    end if;
+    mode := 'regenerate';
+    select m.id, m.tokens_before, room + p_tokens - coalesce(m.tokens, octet_length(m.content))
+    into message_id, message_tokens_before, room
+    from public.messages m where m.id = named_id;
+  elsif named_id is not null then
+    if named_role <> 'user' then
+      outcome := 'not_a_user_message';
+      return next;
+      return;
+    end if;
+    mode := 'edit';
+    -- an AI SDK client keeps the edited message's id for its edit: the id is the original's
+    if client_id = p_message_id then
+      client_id := null;
+    end if;
+  end if;
+
+  if mode <> 'regenerate' and p_content = '' then
+    -- a regeneration with no message of its own, in a session with nothing to answer
+    outcome := 'message_not_found';
+    return next;
+    return;
+  end if;
 
   -- a client message id stored before: this send is a retry of that message
-  select m.id, m.seq, m.tokens_before, m.content
-  into message_id, message_seq, message_tokens_before, earlier_content
-  from public.messages m
-  where m.chat_session_id = p_session_id and m.client_message_id = p_client_message_id;
-  if message_id is not null then
+  if mode <> 'regenerate' and client_id is not null then
+    select m.id, m.tokens_before, m.content
+    into message_id, message_tokens_before, earlier_content
+    from public.messages m
+    where m.chat_session_id = p_session_id and m.client_message_id = client_id;
+  end if;
+  if mode <> 'regenerate' and message_id is not null then
     if earlier_content <> p_content then
       outcome := 'conflict';
       return next;
       return;
     end if;
     user_message_id := message_id;
-    -- a finished reply (a stopped one is finished as the user chose) is answered again
+    -- a finished reply (a stopped one is finished as the user chose) is answered
+    -- again: the newest, when it was regenerated
     select a.id, a.content, a.model, a.finish_reason, a.prompt_tokens, a.completion_tokens
     into reply_id, content, model, finish_reason, prompt_tokens, completion_tokens
     from public.messages a
     where a.reply_to = message_id
-      and a.finish_reason in ('stop', 'length', 'content_filter', 'tool_calls', 'stopped');
+      and a.finish_reason in ('stop', 'length', 'content_filter', 'tool_calls', 'stopped')
+    order by a.seq desc
+    limit 1;
     if found then
       outcome := 'replay';
       return next;
       return;
     end if;
+    -- a later user message follows it: one of its children, or anything after
+    -- one of its replies
     if exists (
-      select 1 from public.messages later
-      where later.chat_session_id = p_session_id and later.seq > message_seq
-        and later.role = 'user'
+      select 1 from public.messages c
+      where c.parent_id = message_id
+        and (c.role = 'user' or exists (select 1 from public.messages g where g.parent_id = c.id))
     ) then
       outcome := 'superseded';
       return next;
       return;
     end if;
+    mode := 'retry';
   end if;
 
   -- The quotas, decided here only: this send asks the model.
@@ -276,8 +457,7 @@ begin
     end if;
   end if;
 
-  if message_id is null then
-    outcome := 'new';
+  if mode in ('new', 'edit') then
     if owner is null then
       insert into public.chat_sessions (id, user_id) values (p_session_id, uid)
       on conflict (id) do nothing;
@@ -289,16 +469,18 @@ begin
       end if;
       untitled := true;
     end if;
-    insert into public.messages as m (chat_session_id, role, content, client_message_id, tokens)
-    values (p_session_id, 'user', p_content, p_client_message_id, p_tokens)
-    returning m.id, m.seq, m.tokens_before into message_id, message_seq, message_tokens_before;
-    user_message_id := message_id;
-  else
-    outcome := 'retry';
+    -- a new message follows the current leaf; an edit goes beside the message it edits
+    insert into public.messages as m
+      (chat_session_id, parent_id, role, content, client_message_id, tokens)
+    values (p_session_id, case when mode = 'edit' then named_parent else current_leaf end,
+            'user', p_content, client_id, p_tokens)
+    returning m.id, m.tokens_before into message_id, message_tokens_before;
   end if;
+  outcome := mode;
+  user_message_id := message_id;
 
   -- The reply. Under the lock no other send of this user races it; the unique
-  -- key makes one reply per message hold whatever happens.
+  -- key makes one reply per message at a time hold whatever happens.
   insert into chat_private.replies as r
     (user_id, session_id, user_message_id, model, protocol, expires_at)
   values (uid, p_session_id, message_id, p_model, p_protocol,
@@ -315,24 +497,26 @@ begin
     return;
   end if;
   insert into chat_private.message_sends (user_id) values (uid);
+  -- the branch this send answers is current, decided last
+  update public.chat_sessions s set current_message_id = message_id where s.id = p_session_id;
 
-  -- The newest earlier turns that fit the room the budget leaves: one range of
-  -- the running total's index, so only what fits is read. A reply that failed
-  -- before its first word says nothing to the model, and a retry's unfinished
-  -- reply (after its message) is not part of it.
+  -- The newest turns of the message's branch that fit the room the budget
+  -- leaves, read up the branch from the message by primary key, stopping at
+  -- the first that does not fit: only what fits is read, however long the
+  -- session or its branch. A reply that failed before its first word says
+  -- nothing to the model.
+  with recursive branch (id, parent_id) as (
+    select e.id, e.parent_id from public.messages e where e.id = message_id
+    union all
+    select p.id, p.parent_id from branch b join public.messages p on p.id = b.parent_id
+    where p.tokens_before >= message_tokens_before - room
+  )
   select coalesce(
-    json_agg(json_build_object('role', c.role, 'content', c.content) order by c.seq), '[]'
+    json_agg(json_build_object('role', m.role, 'content', m.content) order by m.seq), '[]'
   )
   into history
-  from (
-    select e.seq, e.role, e.content from public.messages e
-    where e.chat_session_id = p_session_id
-      and e.tokens_before >= message_tokens_before - p_history_tokens
-      and e.seq < message_seq
-      and not (e.role = 'assistant' and e.content = '')
-    union all
-    select message_seq, 'user', p_content
-  ) c;
+  from branch b join public.messages m on m.id = b.id
+  where not (m.role = 'assistant' and m.content = '');
   return next;
 end;
 $$;
@@ -342,8 +526,10 @@ $$;
 -- only writer, calls it in order) and answers what became of the reply, so
 -- one round trip is both the write and the poll: 'streaming', 'stopped' (a
 -- client asked), 'released' (its row is gone: its writer was taken for dead and
--- what it had written stored) or 'session_deleted' (the reply must stop). Each
--- call is also the writer's sign of life (alive_until).
+-- what it had written stored) or 'session_deleted' (the reply must stop: its
+-- session, or the branch of its message, was deleted; there is nowhere to store
+-- it, and its row goes now). Each call is also the writer's sign of life
+-- (alive_until).
 create function chat_private.write_partial(p_id uuid, p_session_id uuid, p_delta text)
 returns text
 language plpgsql
@@ -353,14 +539,19 @@ as $$
 declare
   uid uuid := chat_private.caller_id();
   stopping boolean;
+  answering uuid;
 begin
   update chat_private.replies r
   set partial = r.partial || p_delta, alive_until = now() + chat_private.writer_lease()
   where r.id = p_id and r.user_id = uid
-  returning r.stop_requested into stopping;
+  returning r.stop_requested, r.user_message_id into stopping, answering;
   if not exists (
     select 1 from public.chat_sessions s where s.id = p_session_id and s.user_id = uid
   ) then
+    return 'session_deleted';
+  end if;
+  if stopping is not null and answering is null then
+    delete from chat_private.replies r where r.id = p_id;
     return 'session_deleted';
   end if;
   if stopping is null then
@@ -371,11 +562,13 @@ end;
 $$;
 
 -- Stores a reply as an assistant message under its id, in the caller's
--- session, and deletes its row (which frees it for the quota). With
--- p_reply_to, the reply answers that user message and replaces an
--- unfinished earlier answer to it. False when the session is gone (deleted
--- while the reply streamed) or the message has a finished answer already:
--- the row goes all the same.
+-- session, a child of the user message it answers (p_reply_to), and deletes
+-- its row (which frees it for the quota). The message may have other
+-- answers: a regeneration is stored beside them; an unfinished earlier answer
+-- that nothing followed is replaced (a retry). Stored while its message is
+-- the current leaf, it extends the current branch (the insert's trigger).
+-- False when the session or the message is gone (deleted while the reply
+-- streamed) or the reply was stored already: the row goes all the same.
 create function chat_private.save_reply(
   p_id uuid,
   p_session_id uuid,
@@ -394,6 +587,7 @@ set search_path = ''
 as $$
 declare
   uid uuid := chat_private.caller_id();
+  unfinished uuid[];
   saved boolean;
 begin
   delete from chat_private.replies r where r.id = p_id and r.user_id = uid;
@@ -407,15 +601,23 @@ begin
   ) then
     return false;
   end if;
-  -- its own statement: the new answer's running total is counted without the one it replaces
-  delete from public.messages m
+  select array_agg(m.id) into unfinished
+  from public.messages m
   where m.reply_to = p_reply_to and m.chat_session_id = p_session_id
-    and m.finish_reason in ('client_closed', 'model_error', 'timeout', 'max_duration', 'shutdown');
-  insert into public.messages (id, chat_session_id, role, content, model, finish_reason,
-                               tokens, prompt_tokens, completion_tokens, reply_to)
-  values (p_id, p_session_id, 'assistant', p_content, p_model, p_finish_reason,
-          p_tokens, p_prompt_tokens, p_completion_tokens, p_reply_to)
-  on conflict (reply_to) do nothing
+    and m.finish_reason in ('client_closed', 'model_error', 'timeout', 'max_duration', 'shutdown')
+    and not exists (select 1 from public.messages c where c.parent_id = m.id);
+  if unfinished is not null then
+    -- the current branch ending in a replaced answer ends at its message, which this one extends
+    update public.chat_sessions s set current_message_id = p_reply_to
+    where s.id = p_session_id and s.current_message_id = any (unfinished);
+    delete from public.messages m where m.id = any (unfinished);
+  end if;
+  insert into public.messages (id, chat_session_id, parent_id, role, content, model,
+                               finish_reason, tokens, prompt_tokens, completion_tokens, reply_to)
+  values (p_id, p_session_id, coalesce(p_reply_to, '00000000-0000-0000-0000-000000000000'),
+          'assistant', p_content, p_model, p_finish_reason, p_tokens, p_prompt_tokens,
+          p_completion_tokens, p_reply_to)
+  on conflict (id) do nothing
   returning true into saved;
   return coalesce(saved, false);
 end;
@@ -535,6 +737,113 @@ end;
 $$;
 
 -- ---------------------------------------------------------------------------
+-- The current branch, moved by hand. Both take the per-user lock a send takes,
+-- so a switch and a send are decided one after the other.
+
+-- Makes the branch through p_message_id current, to its newest leaf (the
+-- message itself when nothing follows it). Answers the new current leaf, or
+-- why not: 'session_not_found' (not the caller's), 'message_not_found' (not
+-- a message of that session).
+create function chat_private.switch_branch(p_session_id uuid, p_message_id uuid)
+returns table (outcome text, current_message_id uuid)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := chat_private.caller_id();
+begin
+  perform pg_advisory_xact_lock(hashtextextended(uid::text, 7));
+  if not exists (
+    select 1 from public.chat_sessions s where s.id = p_session_id and s.user_id = uid
+  ) then
+    outcome := 'session_not_found';
+    return next;
+    return;
+  end if;
+  if not exists (
+    select 1 from public.messages m where m.id = p_message_id and m.chat_session_id = p_session_id
+  ) then
+    outcome := 'message_not_found';
+    return next;
+    return;
+  end if;
+  outcome := 'switched';
+  current_message_id := chat_private.newest_leaf(p_message_id);
+  update public.chat_sessions s set current_message_id = switch_branch.current_message_id
+  where s.id = p_session_id;
+  return next;
+end;
+$$;
+
+-- Deletes p_message_id and everything after it (its subtree: a branch), in
+-- one statement (a cascade from message to message would nest as deep as the
+-- branch is long). A reply being written in it stops (write_partial). When
+-- the current leaf was in it, the current branch moves to the newest leaf
+-- under the deleted message's parent (the parent itself when nothing else
+-- follows it), or, for a first message, to the session's newest message.
+-- Answers how many messages went and the current leaf, or why not, as
+-- switch_branch.
+create function chat_private.delete_branch(p_session_id uuid, p_message_id uuid)
+returns table (outcome text, deleted integer, current_message_id uuid)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  uid uuid := chat_private.caller_id();
+  parent uuid;
+  current_in_it boolean;
+begin
+  perform pg_advisory_xact_lock(hashtextextended(uid::text, 7));
+  select s.current_message_id into current_message_id
+  from public.chat_sessions s where s.id = p_session_id and s.user_id = uid
+  for update;
+  if not found then
+    outcome := 'session_not_found';
+    return next;
+    return;
+  end if;
+  select m.parent_id into parent
+  from public.messages m where m.id = p_message_id and m.chat_session_id = p_session_id;
+  if not found then
+    outcome := 'message_not_found';
+    current_message_id := null;
+    return next;
+    return;
+  end if;
+  -- whether the current leaf is in the subtree: p_message_id is on its branch
+  with recursive branch (id, parent_id) as (
+    select m.id, m.parent_id from public.messages m where m.id = delete_branch.current_message_id
+    union all
+    select p.id, p.parent_id from branch b join public.messages p on p.id = b.parent_id
+  )
+  select exists (select 1 from branch b where b.id = p_message_id) into current_in_it;
+  with recursive subtree (id) as (
+    select p_message_id
+    union all
+    select c.id from subtree t join public.messages c on c.parent_id = t.id
+  )
+  delete from public.messages m using subtree t where m.id = t.id;
+  get diagnostics deleted = row_count;
+  if current_in_it then
+    if parent is null then
+      select m.id into current_message_id from public.messages m
+      where m.chat_session_id = p_session_id
+      order by m.seq desc
+      limit 1;
+    else
+      current_message_id := chat_private.newest_leaf(parent);
+    end if;
+    update public.chat_sessions s set current_message_id = delete_branch.current_message_id
+    where s.id = p_session_id;
+  end if;
+  outcome := 'deleted';
+  return next;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Who may call what: authenticated (the function's own transactions) calls
 -- the API above; the helpers run only inside it. Postgres lets public execute
 -- every new function, and a per-schema default cannot take that back, hence
@@ -542,7 +851,10 @@ $$;
 
 revoke execute on all functions in schema chat_private from public, anon, authenticated;
 grant execute on function
-  chat_private.send_message(uuid, text, text, integer, integer, integer, integer, integer, text, text),
+  chat_private.send_message(uuid, text, text, integer, integer, integer, integer, integer, text, text,
+                            boolean, text),
+  chat_private.switch_branch(uuid, uuid),
+  chat_private.delete_branch(uuid, uuid),
   chat_private.write_partial(uuid, uuid, text),
   chat_private.save_reply(uuid, uuid, text, text, text, integer, integer, integer, uuid),
   chat_private.release_reply(uuid),

@@ -193,7 +193,11 @@ Deno.test("a CORS preflight is answered with the allowed headers and methods", a
   });
   assert.equal(response.status, 204);
   assert.equal(response.headers.get("access-control-allow-origin"), "*");
-  assert.match(response.headers.get("access-control-allow-methods") ?? "", /GET,POST,PATCH,DELETE/);
+  // PUT since the tree (issue 17): PUT /api/sessions/{id}/current
+  assert.match(
+    response.headers.get("access-control-allow-methods") ?? "",
+    /GET,POST,PUT,PATCH,DELETE/,
+  );
   const allowed = (response.headers.get("access-control-allow-headers") ?? "").toLowerCase();
   for (const header of ["authorization", "content-type", "apikey", "x-client-info"]) {
     assert.ok(allowed.includes(header), `${header} in ${allowed}`);

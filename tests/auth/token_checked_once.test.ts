@@ -21,12 +21,18 @@ Deno.test("every documented route checks a token exactly once per request (none 
       const created = await send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
         messages: [{ role: "user", content: "first" }],
       });
+      const message = created.headers.get("x-user-message-id")!;
       await created.text();
       await api.idle();
-      const path = template.replace("{session_id}", session);
+      const path = template.replace("{session_id}", session).replace("{message_id}", message);
       verifications = 0;
-      // POST /chat names its session in the body, as the AI SDK sends its chat id
-      const body = template === "/api/chat" ? { ...bodies.post!, id: session } : bodies[method];
+      // POST /chat names its session in the body, as the AI SDK sends its chat id; PUT .../current
+      // a message of the session
+      const body = template === "/api/chat"
+        ? { ...bodies.post!, id: session }
+        : method === "put"
+        ? { message_id: message }
+        : bodies[method];
       const response = await send(api, user, method.toUpperCase(), path, body);
       await response.text();
       await api.idle();
@@ -38,7 +44,7 @@ Deno.test("every documented route checks a token exactly once per request (none 
       checked++;
     }
   }
-  assert.equal(checked, 14);
+  assert.equal(checked, 16);
 });
 
 Deno.test("GET /api/sessions, the path the old mounting checked twice, checks the token once", async () => {

@@ -88,19 +88,27 @@ Deno.test("ai 7 Chat: a refused request surfaces as the client's APICallError wi
   assert.match(chat.error!.message, /detail/);
 });
 
-Deno.test("ai 7 Chat: regenerate is answered 422 and changes nothing", async () => {
+Deno.test("ai 7 Chat: regenerate streams a new reply beside the earlier one, which stays stored", async () => {
+  // Until the tree (issue 17) this was a 422 that changed nothing; a regeneration is now a
+  // sibling of the earlier reply, and the earlier one is kept (tests/clients/ai7_tree.test.ts)
   api.model.script(hello);
   const user = await api.user();
   const session = crypto.randomUUID();
   const chat = new Chat(session, server.url, user.token);
   await chat.sendMessage({ text: "Say hello" });
   await api.idle();
-  const before = await stored(api, session);
+  const [question, first] = await stored(api, session);
   await chat.regenerate();
-  assert.equal(chat.status, "error");
-  assert.equal((chat.error as unknown as { statusCode: number }).statusCode, 422);
-  assert.match(chat.error!.message, /submit-message/);
-  assert.deepEqual(await stored(api, session), before);
+  await api.idle();
+  assert.equal(chat.status, "ready", String(chat.error));
+  const rows = await stored(api, session);
+  assert.deepEqual(rows.map((r) => [r.role, r.content]), [
+    ["user", "Say hello"],
+    ["assistant", "Hello there!"],
+    ["assistant", "Hello there!"],
+  ]);
+  assert.deepEqual(rows.slice(0, 2), [question, first]);
+  assert.deepEqual(chat.messages.map((m) => m.id), [chat.messages[0]!.id, rows[2]!.id]);
 });
 
 Deno.test("the request's shape picks the stream: ai 4.x messages (content and parts) get the data stream, ai 5+ UI messages the UI message stream", async () => {

@@ -343,3 +343,62 @@ Deno.test("chat_private's functions refuse a Data API request, anon, and another
   assert.equal(owner!.user_id, me.id);
   assert.deepEqual(await stored(api, session), before);
 });
+
+Deno.test("refused: moving the tree directly (parent_id, current_message_id, a branch deleted or switched through the Data API)", async () => {
+  const me = await api.user();
+  const session = crypto.randomUUID();
+  assert.equal((await chat(api, me, session, "first")).status, 200);
+  assert.equal((await chat(api, me, session, "second")).status, 200);
+  const [first, reply] = await stored(api, session);
+  const readBranch = async () =>
+    (await json(send(api, me, "GET", `/api/sessions/${session}`))).body;
+  const before = { rows: await stored(api, session), branch: await readBranch() };
+  const attempts: [string, (tx: Tx) => Promise<unknown>][] = [
+    [
+      "switch the current branch",
+      (tx) =>
+        tx`update public.chat_sessions set current_message_id = ${first!.id} where id = ${session}`,
+    ],
+    [
+      "re-parent a message",
+      (tx) => tx`update public.messages set parent_id = null where id = ${reply!.id}`,
+    ],
+    [
+      "insert an edit beside a message",
+      (tx) =>
+        tx`insert into public.messages (chat_session_id, parent_id, role, content)
+         values (${session}, null, 'user', 'forged edit')`,
+    ],
+    ["delete a branch", (tx) => tx`delete from public.messages where id = ${reply!.id}`],
+    [
+      "switch through chat_private via PostgREST",
+      async (tx) => {
+        await tx`select set_config('request.method', 'POST', true)`;
+        await tx`select * from chat_private.switch_branch(${session}, ${first!.id})`;
+      },
+    ],
+    [
+      "delete through chat_private via PostgREST",
+      async (tx) => {
+        await tx`select set_config('request.method', 'DELETE', true)`;
+        await tx`select * from chat_private.delete_branch(${session}, ${reply!.id})`;
+      },
+    ],
+    [
+      "call chat_private's tree helpers",
+      (tx) => tx`select chat_private.newest_leaf(${first!.id})`,
+    ],
+  ];
+  for (const [what, attempt] of attempts) {
+    assert.equal(await asUser(me, attempt), "42501", what);
+  }
+  recordFigure(ABUSE, "the tree: parent, current branch, branch deletion", attempts.length);
+  assert.deepEqual({ rows: await stored(api, session), branch: await readBranch() }, before);
+  // reading them is allowed: the tree is the user's own history
+  const [row] = await asCaller(
+    admin,
+    userClaims(me.id),
+    (tx) => tx`select current_message_id from public.chat_sessions where id = ${session}`,
+  );
+  assert.equal(row!.current_message_id, before.branch.at(-1).id);
+});

@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { messagesAfter, readHistoryPage } from "../../supabase/functions/api/store/history.ts";
+import { branchJsonStart, branchPageBefore } from "../../supabase/functions/api/store/branch.ts";
+import { messagesAfter } from "../../supabase/functions/api/store/history.ts";
 import { searchSessions } from "../../supabase/functions/api/store/search.ts";
 import { asCaller, connect, type Tx } from "../../supabase/functions/api/database.ts";
 import { createTestDatabase } from "../support/database.ts";
@@ -77,11 +78,33 @@ await db.admin`
 const history = sessions[0]!;
 const callerRows = SESSIONS + SESSIONS * MESSAGES;
 
-// deno-lint-ignore no-explicit-any
-const reads: [name: string, query: (tx: Tx) => postgres.PendingQuery<any>][] = [
-  ["search", (tx) => searchSessions(tx, "lisbon weekend", 20, 0)],
-  ["history", (tx) => messagesAfter(tx, history, 0)],
-  ["history page", (tx) => readHistoryPage(tx, history, 10, null)],
+/**
+ * How many times a read descends into an index: once per session for a range read; a branch is
+ * read a message at a time (its parent by primary key, the session's policy, its siblings by
+ * parent_id), a few descents per message of the branch.
+ */
+const perSession = SESSIONS + 2;
+const perBranchMessage = (messages: number) => 4 * messages + 2;
+
+const reads: [
+  name: string,
+  // deno-lint-ignore no-explicit-any
+  query: (tx: Tx) => postgres.PendingQuery<any>,
+  descents: number,
+][] = [
+  ["search", (tx) => searchSessions(tx, "lisbon weekend", 20, 0), perSession],
+  // the current branch, read up from its leaf; a page of it; the whole tree, as an export reads it
+  [
+    "history",
+    (tx) => branchJsonStart(tx, history, { current: true }),
+    perBranchMessage(MESSAGES),
+  ],
+  [
+    "history page",
+    (tx) => branchPageBefore(tx, history, { current: true }, 10, null),
+    perBranchMessage(11),
+  ],
+  ["tree export", (tx) => messagesAfter(tx, history, 0), perSession],
 ];
 
 /** Each read's plan cost, run as the caller exactly as the API runs it. */
@@ -132,7 +155,7 @@ const [{ others }] = await db.admin<[{ others: number }]>`
   join public.chat_sessions s on s.id = m.chat_session_id where s.user_id <> ${me}`;
 const crowded = await measure();
 
-for (const [name] of reads) {
+for (const [name, , descents] of reads) {
   Deno.test(`${name}: rows and buffers read do not grow with a million other users' messages`, () => {
     assert.equal(others, 1_000_000);
     const before = alone.get(name)!;
@@ -154,8 +177,8 @@ for (const [name] of reads) {
     assert.ok(after.rows <= 2 * callerRows, figures);
     assert.ok(after.rows <= before.rows + SESSIONS, figures);
     // buffers may grow only with the depth of the indexes (a level or two per descent into
-    // them, one descent per session at most); scanning the others' rows read 36,000 for search
-    assert.ok(after.buffers <= before.buffers + 3 * (SESSIONS + 2), figures);
+    // them); scanning the others' rows read 36,000 for search
+    assert.ok(after.buffers <= before.buffers + 3 * descents, figures);
   });
 }
 

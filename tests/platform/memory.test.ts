@@ -124,6 +124,9 @@ Deno.test("a history of more than 100 MB is served whole while the function's pr
       "role",
       "content",
       "created_at",
+      // the tree (issue 17): its parent and its siblings
+      "parent_id",
+      "sibling_ids",
     ]);
     console.log(
       `served ${Math.round(totals!.bytes / MB)} MB of history: function RSS ${

@@ -52,9 +52,19 @@ Deno.test("GET /api/sessions/:id returns the messages in conversation order, eve
     "role",
     "content",
     "created_at",
+    // the tree (issue 17): after the original's fields, its parent and its siblings
+    "parent_id",
+    "sibling_ids",
   ]);
   assert.equal(body[0].chat_session_id, session);
   assert.match(body[0].created_at, ISO);
+  // one branch: each follows the one before, alone among its siblings
+  assert.deepEqual(
+    body.map((
+      m: { parent_id: string | null; sibling_ids: string[] },
+    ) => [m.parent_id, m.sibling_ids]),
+    body.map((m: { id: string }, i: number) => [i ? body[i - 1].id : null, [m.id]]),
+  );
 });
 
 Deno.test("GET /api/sessions/:id of an own session without messages is an empty list", async () => {

@@ -76,6 +76,9 @@ Deno.test("GET /api/sessions/:id?limit pages from the newest messages back, each
     "role",
     "content",
     "created_at",
+    // the tree (issue 17): after the original's fields, its parent and its siblings
+    "parent_id",
+    "sibling_ids",
   ]);
 });
 

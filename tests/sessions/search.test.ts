@@ -29,8 +29,20 @@ Deno.test("search finds the caller's sessions by title or message, best match fi
   const { status, body } = await json(send(api, me, "GET", "/api/sessions?q=rome"));
   assert.equal(status, 200);
   assert.deepEqual(body.map((s: { id: string }) => s.id), [titled, chatty]);
-  assert.deepEqual(Object.keys(body[0]), ["id", "title", "created_at", "updated_at", "snippet"]);
+  assert.deepEqual(Object.keys(body[0]), [
+    "id",
+    "title",
+    "created_at",
+    "updated_at",
+    "snippet",
+    // the tree (issue 17): the message that matched (null: the title)
+    "message_id",
+  ]);
   assert.equal(body[0].snippet, "Trip to **Rome**");
+  assert.equal(body[0].message_id, null);
+  const [matched] = await api.db.admin<[{ id: string }]>`
+    select id from public.messages where chat_session_id = ${chatty} and content like '%Colosseum%'`;
+  assert.equal(body[1].message_id, matched.id);
   assert.match(body[1].snippet, /Colosseum in \*\*Rome\*\* is lit/);
   assert.ok(!JSON.stringify(body).includes("another user"));
 });

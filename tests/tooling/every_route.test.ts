@@ -14,6 +14,7 @@ const { body: document } = await json(send(api, undefined, "GET", "/api/openapi.
 
 const bodies: Record<string, unknown> = {
   post: { messages: [{ role: "user", content: "hello" }] },
+  put: { message_id: crypto.randomUUID() },
   patch: { title: "Renamed" },
 };
 
@@ -22,7 +23,8 @@ function operations(): { method: string; path: string; isPublic: boolean; body: 
   return Object.entries(document.paths).flatMap(([template, item]) =>
     Object.entries(item as Record<string, { security?: unknown[] }>).map(([method, op]) => ({
       method: method.toUpperCase(),
-      path: template.replace("{session_id}", crypto.randomUUID()),
+      path: template.replace("{session_id}", crypto.randomUUID())
+        .replace("{message_id}", crypto.randomUUID()),
       isPublic: op.security?.length === 0,
       // POST /chat names its session in the body, as the AI SDK sends its chat id
       body: template === "/api/chat"

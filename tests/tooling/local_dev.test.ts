@@ -37,6 +37,10 @@ Deno.test("deno task dev + deno task token + the curl tour: create, stream, list
       /event: done\ndata: \{[^\n]*"model":"offline-stand-in","finish_reason":"stop"/,
     );
     assert.match(tour.stdout, /"title":"My first chat"/);
+    // the tree: an edit answered on its branch, a switch back, the edit's branch deleted
+    assert.match(tour.stdout, /You said: "Hello! What can't you do\?"/);
+    assert.match(tour.stdout, /## PUT [^\n]*\n\{"current_message_id":"[0-9a-f-]{36}"\}/);
+    assert.match(tour.stdout, /## DELETE [^\n]*messages[^\n]*\n\{"detail":[^\n]*"deleted":3,/);
     assert.match(
       tour.stdout,
       /\{"detail":"Chat session and its messages have been deleted"\}\n## GET \/api\/sessions\n\[\]\n$/,

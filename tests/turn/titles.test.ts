@@ -85,3 +85,32 @@ Deno.test("a failed title leaves 'New Chat - ...' in place and is logged; titles
   assert.match((await sessionRow(off, quiet)).title, /^New Chat - /);
   assert.equal(off.model.requests.filter((r) => !r.stream).length, 0);
 });
+
+Deno.test("with branches, titles keep to the first exchange: an edit of a later message or a regeneration asks for none once the session is named", async () => {
+  const withTitles = await titled({}, (request) => ({
+    chunks: [`Title of ${request.messages.at(-1)!.content}`],
+  }));
+  const user = await withTitles.user();
+  const session = crypto.randomUUID();
+  await chat(withTitles, user, session, "Plan a trip");
+  await chat(withTitles, user, session, "To Rome");
+  const titles = () => withTitles.model.requests.filter((r) => !r.stream).length;
+  assert.equal(titles(), 1);
+  const [, , rome] = (await json(send(withTitles, user, "GET", `/api/sessions/${session}`))).body;
+  for (
+    const body of [
+      { messages: [{ role: "user", content: "To Lisbon" }], messageId: rome.id },
+      { messages: [], trigger: "regenerate-message" },
+    ]
+  ) {
+    const response = await send(withTitles, user, "POST", `/api/sessions/${session}`, body);
+    assert.equal(response.status, 200);
+    await response.text();
+    await withTitles.idle();
+  }
+  assert.equal(titles(), 1);
+  assert.deepEqual(await sessionRow(withTitles, session), {
+    title: "Title of Plan a trip",
+    title_set_by: "model",
+  });
+});

@@ -11,6 +11,7 @@ import type { Deps, RouteDeps, SignedIn } from "./deps.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import { InFlightReplies } from "./reply/in_flight.ts";
 import { openApiDocument } from "./openapi.ts";
+import { branchRoutes } from "./routes/branches.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -21,7 +22,7 @@ import { usageRoutes } from "./routes/usage.ts";
 
 export type { Deps, RouteDeps } from "./deps.ts";
 
-const methodOrder = ["GET", "POST", "PATCH", "DELETE"];
+const methodOrder = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /**
  * Every request header supabase-js sends to a function, so a browser's preflight lets its calls
@@ -65,7 +66,7 @@ export function createApp(deps: Deps) {
     cors({
       origin: deps.config.corsOrigins.includes("*") ? "*" : deps.config.corsOrigins,
       allowHeaders: SUPABASE_JS_HEADERS,
-      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: [
         "x-vercel-ai-data-stream",
         "x-vercel-ai-ui-message-stream",
@@ -103,6 +104,7 @@ export function createApp(deps: Deps) {
     const routes of [
       healthRoutes,
       sessionRoutes,
+      branchRoutes,
       messageRoutes,
       resumeRoutes,
       usageRoutes,

@@ -25,7 +25,7 @@ export const ValidationErrorBody = z.object({
 
 const errorDescriptions = {
   401: "No valid bearer token (`WWW-Authenticate: Bearer`)",
-  404: "No such session of yours",
+  404: "No such session of yours, or no such message in it",
   409:
     "The message id is taken by another message; a reply to this message is already being written (`Retry-After`); or later messages followed it",
   413: "Body or message too large",

@@ -12,9 +12,15 @@ const storableText = z.string().refine(
   "must not contain NUL bytes or unpaired surrogates",
 );
 
-export const SessionPath = z.object({
-  session_id: z.string().regex(UUID, "must be a UUID").transform((id) => id.toLowerCase()),
-});
+const UuidParam = z.string().regex(UUID, "must be a UUID").transform((id) => id.toLowerCase());
+
+export const SessionPath = z.object({ session_id: UuidParam });
+
+/** A message of a session, by its id (the stored one: `id` in every read). */
+export const MessagePath = SessionPath.extend({ message_id: UuidParam });
+
+/** A message id in a body or a query: the message whose branch a request means. */
+export const MessageIdParam = UuidParam;
 
 /**
  * A UI message (ai 5 and later: `parts` instead of `content`) read as the text
@@ -31,7 +37,10 @@ function partsAsContent(message: unknown): unknown {
   return { ...message, content: text };
 }
 
-/** The last message is the new one; earlier entries are ignored (the stored history is the truth). */
+/**
+ * The last message is the new one (with `regenerate-message`, the one to answer
+ * again); earlier entries are ignored (the stored history is the truth).
+ */
 const NewMessage = z.preprocess(
   partsAsContent,
   z.looseObject({
@@ -44,17 +53,28 @@ const NewMessage = z.preprocess(
   }),
 );
 
-/** What an AI SDK 5+ client sends besides the messages (`DefaultChatTransport`). */
+/**
+ * What an AI SDK 5+ client sends besides the messages (`DefaultChatTransport`),
+ * and what any client may send to edit or regenerate (docs/api.md).
+ */
 const uiRequestFields = {
-  trigger: z.enum(["submit-message"], {
-    error: "only submit-message is supported; to retry an unfinished reply, send its " +
-      "message again with the same id, or send a new message",
-  }).optional(),
-  messageId: z.string().max(200).optional(),
+  trigger: z.enum(["submit-message", "regenerate-message"], {
+    error: "must be submit-message or regenerate-message",
+  }).optional().describe(
+    "regenerate-message: another reply to a stored message (messageId: a reply, or its " +
+      "message; else the last message of the body, else the current branch's last), beside " +
+      "the earlier one; any client may send it (ai 3/4: reload({ body: { trigger: " +
+      "'regenerate-message' } })). Otherwise (submit-message, or none) a send; with " +
+      "messageId naming an earlier user message, an edit: the last message's text is stored " +
+      "beside that message and answered. Either way its branch becomes current",
+  ),
+  messageId: z.string().min(1).max(200).pipe(storableText).optional().describe(
+    "the message to edit or regenerate: its id, or the client's id it was sent with",
+  ),
 };
 
 const MessageBodyFields = z.looseObject({
-  messages: z.array(z.unknown()).min(1, "must hold at least the new message"),
+  messages: z.array(z.unknown()),
   /** a model id as providers spell them (`gpt-4o-mini`, `meta-llama/Llama-3.1-8B`, `llama3:8b`): printable ASCII, no spaces */
   model: z.string()
     .regex(
@@ -68,8 +88,25 @@ const MessageBodyFields = z.looseObject({
   ...uiRequestFields,
 });
 
-function checkNewMessage(body: { messages: unknown[] }, ctx: z.core.$RefinementCtx) {
+function checkNewMessage(
+  body: { messages: unknown[]; trigger?: string | undefined },
+  ctx: z.core.$RefinementCtx,
+) {
   const last = body.messages.length - 1;
+  if (last < 0) {
+    // a regeneration may name no message of its own: it answers a stored one
+    if (body.trigger === "regenerate-message") return;
+    ctx.addIssue({
+      code: "too_small",
+      origin: "array",
+      minimum: 1,
+      inclusive: true,
+      input: body.messages,
+      path: ["messages"],
+      message: "must hold at least the new message",
+    });
+    return;
+  }
   const parsed = NewMessage.safeParse(body.messages[last]);
   for (const issue of parsed.error?.issues ?? []) {
     ctx.addIssue({ ...issue, path: ["messages", last, ...issue.path] } as z.core.$ZodRawIssue);
@@ -79,11 +116,14 @@ function checkNewMessage(body: { messages: unknown[] }, ctx: z.core.$RefinementC
 const readBody = (body: z.infer<typeof MessageBodyFields>) => {
   const last = body.messages.at(-1);
   return {
-    message: NewMessage.parse(last),
+    message: last === undefined ? undefined : NewMessage.parse(last),
     model: body.model,
-    // the shape an AI SDK 5+ client sends (`trigger`, and parts without content: ai 4.x sends
-    // both and reads the data stream): it reads the UI message stream
-    uiMessages: body.trigger !== undefined ||
+    regenerate: body.trigger === "regenerate-message",
+    messageId: body.messageId,
+    // the shape an AI SDK 5+ client sends (`submit-message`, and parts without content: ai 4.x
+    // sends both and reads the data stream): it reads the UI message stream. A regeneration may
+    // come from any client (ai 3/4's reload() sends it in its body), so it alone says nothing
+    uiMessages: body.trigger === "submit-message" ||
       typeof last === "object" && last !== null && "parts" in last && !("content" in last),
   };
 };
@@ -102,6 +142,19 @@ export const StreamQuery = z.looseObject({
       "without it, Accept naming text/event-stream or text/plain picks sse or text",
   }),
 });
+
+export const ReadSessionQuery = z.looseObject({
+  leaf: MessageIdParam.optional().openapi({
+    description: "a message id: read the branch through it, to its newest leaf, instead of " +
+      "the current branch",
+  }),
+});
+
+export const CurrentBody = z.looseObject({
+  message_id: MessageIdParam.describe(
+    "any message of the session: the branch through it, to its newest leaf, becomes current",
+  ),
+}).openapi("CurrentBody");
 
 export const TitleBody = z.looseObject({
   title: storableText.transform((s) => s.trim()).pipe(
@@ -131,6 +184,10 @@ export const SessionSummary = z.object({
 
 export const SearchHit = SessionSummary.extend({
   snippet: z.string().describe("the best match in context, matches between ** and **"),
+  message_id: Uuid.nullable().describe(
+    "the message that matched, on whichever branch (null: the title matched); " +
+      "`GET /api/sessions/{id}?leaf=` reads its branch, `PUT .../current` makes it current",
+  ),
 }).openapi("SearchHit");
 
 export const Session = SessionSummary.extend({ user_id: Uuid }).openapi("Session");
@@ -141,7 +198,21 @@ export const Message = z.object({
   role: z.enum(["user", "assistant", "system"]),
   content: z.string(),
   created_at: Timestamp,
+  parent_id: Uuid.nullable().describe("the message this one follows (null: a first message)"),
 }).openapi("Message");
+
+/** A message of a branch as a read answers it: where it sits among its siblings. */
+export const BranchMessage = Message.extend({
+  sibling_ids: z.array(Uuid).describe(
+    "the messages with the same parent (edits, regenerated replies), oldest first, this one " +
+      "among them: its index is its place (a UI's 2 / 3); `PUT .../current` switches to one",
+  ),
+}).openapi("BranchMessage");
+
+/** Where the current branch is now, as switching and deleting answer. */
+export const CurrentMessage = z.object({
+  current_message_id: Uuid.nullable().describe("the current leaf (null: no messages left)"),
+}).openapi("CurrentMessage");
 
 export const UsageRow = z.object({
   day: z.iso.date(),

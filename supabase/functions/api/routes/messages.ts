@@ -17,7 +17,9 @@ export function messageRoutes(deps: RouteDeps) {
 
   const send = async (
     c: Context<SignedIn>,
-    body: { message: TurnRequest["message"]; model?: string; uiMessages: boolean },
+    body: Pick<TurnRequest, "message" | "model" | "regenerate" | "messageId"> & {
+      uiMessages: boolean;
+    },
     sessionId: string,
     asked: { protocol?: Protocol | undefined; on_disconnect?: OnDisconnect | undefined },
     viaChatRoute = false,
@@ -34,6 +36,8 @@ export function messageRoutes(deps: RouteDeps) {
       sessionId,
       message: body.message,
       model: body.model,
+      regenerate: body.regenerate,
+      messageId: body.messageId,
       protocol,
       onDisconnect: chooseOnDisconnect(asked.on_disconnect, protocol),
     });

@@ -1,13 +1,14 @@
-/** Listing, reading, renaming and deleting sessions: paths and bodies exactly as the original API. */
+/**
+ * Listing, renaming and deleting sessions: paths and bodies exactly as the
+ * original API. Reading one (its current branch) is `branches.ts`.
+ */
 import { z } from "@hono/zod-openapi";
 import { createRoute, ErrorBody, errors, json, Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
-import { type JsonPage, streamJsonArray } from "../json_stream.ts";
 import { sessionNotFound } from "../errors.ts";
 import { linkNextPage, pageHeaders, PageQuery, pageRequest, positionOf } from "../pagination.ts";
 import {
-  Message,
   SearchHit,
   SearchQuery,
   Session,
@@ -15,7 +16,6 @@ import {
   SessionSummary,
   TitleBody,
 } from "../schemas.ts";
-import { messagesJsonAfter, readHistoryPage } from "../store/history.ts";
 import { searchSessions } from "../store/search.ts";
 import {
   deleteAllSessions,
@@ -40,23 +40,6 @@ export const listSessionsRoute = createRoute({
       content: { "application/json": { schema: z.array(SessionSummary).or(z.array(SearchHit)) } },
     },
     ...errors(401, 422, 503),
-  },
-});
-
-export const readSessionRoute = createRoute({
-  method: "get",
-  path: "/sessions/{session_id}",
-  operationId: "readSession",
-  tags: ["sessions"],
-  summary: "A session's messages in conversation order (paged: newest page first)",
-  request: { params: SessionPath, query: PageQuery },
-  responses: {
-    200: {
-      description: "Messages",
-      headers: pageHeaders,
-      content: { "application/json": { schema: z.array(Message) } },
-    },
-    ...errors(401, 404, 422, 503),
   },
 });
 
@@ -108,10 +91,7 @@ const SessionPosition: z.ZodType<SessionPosition> = z.tuple([
   DatabaseTimestamp,
   SessionPath.shape.session_id,
 ]);
-const MessagePosition = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
 const SearchOffset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
-const decoder = new TextDecoder();
 
 export function sessionRoutes({ sql, cursors, signedIn }: RouteDeps) {
   const app = new Router(signedIn);
@@ -144,51 +124,6 @@ export function sessionRoutes({ sql, cursors, signedIn }: RouteDeps) {
       linkNextPage(c, page.limit, await cursors.encode(scope, [last.updated_at, last.id]));
     }
     return c.json(sessions);
-  });
-
-  app.add(readSessionRoute, async (c) => {
-    const claims = c.var.claims;
-    const id = c.req.valid("param").session_id;
-    const page = pageRequest(c.req.valid("query"));
-    if (!page) {
-      // The whole history, which can run to hundreds of megabytes: streamed a page at a time.
-      // History is append-only in seq order, so paging by seq reads what one snapshot would,
-      // plus any message added meanwhile.
-      const readAfter = async (after: number): Promise<JsonPage<number> & { found: boolean }> => {
-        const [row] = await queryAsCaller(sql, claims, (tx) => messagesJsonAfter(tx, id, after));
-        // raw columns: their bytes as Postgres sent them, null for SQL null
-        const [json, last, found, more] = row as (Uint8Array | null)[];
-        const text = (value: Uint8Array | null | undefined) => value && decoder.decode(value);
-        return {
-          elements: json ?? null,
-          next: last ? Number(text(last)) : after,
-          found: text(found) === "t",
-          more: text(more) === "t",
-        };
-      };
-      const first = await readAfter(0);
-      if (!first.found) throw sessionNotFound();
-      return c.body(streamJsonArray(first, readAfter), 200, {
-        "content-type": "application/json",
-      });
-    }
-    const scope = `${claims.sub}:messages:${id}`;
-    const before = page.cursor
-      ? await positionOf(cursors, scope, page.cursor, MessagePosition)
-      : null;
-    const rows = await queryAsCaller(
-      sql,
-      claims,
-      (tx) => readHistoryPage(tx, id, page.limit, before),
-    );
-    if (rows.length === 0) throw sessionNotFound();
-    // newest first from the database; a page reads in conversation order
-    const newest = rows.filter((row) => row.id !== null).slice(0, page.limit);
-    const oldest = newest.at(-1);
-    if (rows.length > page.limit && oldest) {
-      linkNextPage(c, page.limit, await cursors.encode(scope, Number(oldest.seq)));
-    }
-    return c.json(newest.reverse().map(({ seq: _, ...message }) => message));
   });
 
   app.add(renameSessionRoute, async (c) => {

@@ -34,10 +34,11 @@ export function listSessionsPage(tx: Tx, limit: number, before: SessionPosition 
     limit ${limit + 1}`;
 }
 
-/** The caller's session, or no row. */
-export function findSession(tx: Tx, sessionId: string) {
-  return tx<SessionSummary[]>`
-    select id, title, created_at, updated_at from public.chat_sessions where id = ${sessionId}`;
+/** The caller's session with the leaf of its current branch, or no row. */
+export function findSessionAndLeaf(tx: Tx, sessionId: string) {
+  return tx<(SessionSummary & { current_message_id: string | null })[]>`
+    select id, title, created_at, updated_at, current_message_id from public.chat_sessions
+    where id = ${sessionId}`;
 }
 
 export function renameSession(tx: Tx, sessionId: string, title: string) {

@@ -1,8 +1,10 @@
 /**
  * Sending a message, decided once, in Postgres: `chat_private.send_message`
  * counts the quotas under a per-user lock, creates the session if the id is
- * new, stores the message once per client message id, reads the history that
- * fits and creates the reply, or says why not, in one statement. It travels
+ * new, stores the message once per client message id (after the current leaf,
+ * or beside the message it edits; a regeneration stores none), makes its
+ * branch current, reads the history that fits up the branch and creates the
+ * reply, or says why not, in one statement. It travels
  * with its transaction's begin, claims and commit: one round trip, committed
  * before the model is called so that nothing the user sent is lost. Every
  * outcome that writes no reply is answered here, from one table.
@@ -20,6 +22,10 @@ export interface Send {
   content: string;
   /** the client's id for the message (a retried send repeats it) */
   clientMessageId: string | null;
+  /** another reply to a stored message, beside the earlier one */
+  regenerate: boolean;
+  /** the message an edit or regeneration names: its id or the client's id for it */
+  messageId: string | null;
   /** the message's own tokens */
   tokens: number;
   /** room for the history, in tokens */
@@ -29,9 +35,13 @@ export interface Send {
   protocol: Protocol;
 }
 
-/** A send the model answers: a new message, or a retry of one whose reply did not finish. */
+/**
+ * A send the model answers: a new message, an edit (a new message beside an
+ * earlier one), a regeneration of a stored one, or a retry of one whose reply
+ * did not finish.
+ */
 export interface ReplyToWrite {
-  outcome: "new" | "retry";
+  outcome: "new" | "edit" | "regenerate" | "retry";
   userMessageId: string;
   /** the reply's id: its row while it is written, then the assistant message it is stored as */
   replyId: string;
@@ -61,6 +71,8 @@ export type Sent = ReplyToWrite | Replay;
 /** The sends that are refused. None of them stored anything. */
 type Refusal =
   | "not_found"
+  | "message_not_found"
+  | "not_a_user_message"
   | "conflict"
   | "superseded"
   | "busy"
@@ -86,10 +98,14 @@ export async function sendMessage(
         p_concurrent_replies => ${limits.concurrentStreams},
         p_reply_seconds => ${limits.replySlotSeconds},
         p_model => ${send.model},
-        p_protocol => ${send.protocol})`);
+        p_protocol => ${send.protocol},
+        p_regenerate => ${send.regenerate},
+        p_message_id => ${send.messageId})`);
   const sent = row!;
   switch (sent.outcome) {
     case "new":
+    case "edit":
+    case "regenerate":
     case "retry":
       return {
         outcome: sent.outcome,
@@ -108,6 +124,13 @@ export async function sendMessage(
 /** Each refusal's answer. Retry-After is the true wait, counted in Postgres. */
 const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) => ApiError> = {
   not_found: () => sessionNotFound(),
+  message_not_found: () => new ApiError(404, "Message not found in this session"),
+  not_a_user_message: () =>
+    new ApiError(422, [{
+      loc: ["body", "messageId"],
+      msg: "must name a user message (to edit it or answer it again) or a reply (to regenerate it)",
+      type: "value_error",
+    }]),
   conflict: () =>
     new ApiError(409, "Another message with this id exists in this session; use a new id"),
   superseded: () =>
@@ -115,8 +138,9 @@ const refusals: Record<Refusal, (limits: Config["quotas"], retryAfter: number) =
       409,
       "Later messages followed this one; its reply cannot be written again. Send it as a new message",
     ),
-  // another request is writing the reply to this very message (GET .../stream re-attaches to
-  // it); asked again when its writer would be known dead if it stopped reporting now
+  // another request is writing the reply to this very message: one model call per message at a
+  // time. It can be followed (GET .../stream) or stopped (DELETE .../stream) and regenerated then;
+  // asked again when its writer would be known dead if it stopped reporting now.
   busy: (_limits, retryAfter) =>
     new ApiError(409, "a reply to this message is already being written", {
       "retry-after": String(retryAfter),

@@ -19,8 +19,15 @@ import { nameSession } from "./title.ts";
 
 export interface TurnRequest {
   sessionId: string;
-  /** the new message: its text, and the client's id for it (a retried send repeats it) */
-  message: { content: string; id?: string | undefined };
+  /**
+   * the new message: its text, and the client's id for it (a retried send repeats it); a
+   * regeneration may carry none
+   */
+  message: { content: string; id?: string | undefined } | undefined;
+  /** another reply to a stored message (trigger `regenerate-message`) */
+  regenerate: boolean;
+  /** the message to edit or regenerate (AI SDK's `messageId`) */
+  messageId: string | undefined;
   /** the model asked for, if any */
   model: string | undefined;
   protocol: Protocol;
@@ -42,13 +49,16 @@ export async function takeTurn(
   // a reply is cut at REPLY_MAX_SECONDS from the request's start, inside the platform's wall clock
   const deadline = performance.now() + config.model.replyMaxMs;
 
-  const plan = await planPrompt(config.model, { content: message.content, model: request.model });
+  const content = message?.content ?? "";
+  const plan = await planPrompt(config.model, { content, model: request.model });
 
   const timing = new ServerTiming();
   const sent = await sendMessage(sql, claims, config.quotas, {
     sessionId,
-    content: message.content,
-    clientMessageId: message.id ?? null,
+    content,
+    clientMessageId: message?.id ?? null,
+    regenerate: request.regenerate,
+    messageId: request.messageId ?? null,
     tokens: plan.tokens,
     historyTokens: plan.historyTokens,
     model: plan.model,
@@ -94,6 +104,8 @@ export async function takeTurn(
     .finally(() => clearInterval(alive));
   timing.lap("model", "the model's first words");
 
+  // the first message of a session, answered (an edit of it or a regeneration too, while the
+  // session keeps the title it was created with)
   const firstExchange = sent.untitled && sent.history.length === 1;
   return answer(sent.replyId, plan.model, {
     chunks,
@@ -106,7 +118,7 @@ export async function takeTurn(
       inFlight: deps.replies,
     },
     title: firstExchange && config.model.titles.enabled
-      ? nameSession(deps, claims, sessionId, message.content)
+      ? nameSession(deps, claims, sessionId, sent.history[0]!.content)
       : undefined,
   });
 }
