@@ -730,8 +730,13 @@ begin
     where r.user_id = uid and (r.alive_until <= now() or r.expires_at <= now())
     for update skip locked
   loop
-    perform chat_private.save_reply(dead.id, dead.session_id, dead.partial, dead.model,
-                                    'shutdown', null, null, null, dead.user_message_id);
+    if dead.user_message_id is null then
+      -- the branch it answered was deleted: there is nowhere to store it
+      delete from chat_private.replies r where r.id = dead.id;
+    else
+      perform chat_private.save_reply(dead.id, dead.session_id, dead.partial, dead.model,
+                                      'shutdown', null, null, null, dead.user_message_id);
+    end if;
   end loop;
 end;
 $$;
