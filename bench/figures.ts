@@ -5,6 +5,7 @@
  * runs with those rows in the tables. A new figure: a file in bench/figures/ and a line here.
  */
 import type { Figure } from "./figure.ts";
+import { branches } from "./figures/branches.ts";
 import { bundle } from "./figures/bundle.ts";
 import { coldStart } from "./figures/cold_start.ts";
 import { firstByte } from "./figures/first_byte.ts";
@@ -25,6 +26,7 @@ export const figures: Figure[] = [
   streams,
   isolation,
   longSessions,
+  branches,
   coldStart,
   bundle,
 ];

@@ -17,11 +17,13 @@ const { admin } = await createTestDatabase();
 /** What each client role may execute in chat_private, each granted by name in a migration. */
 const GRANTED = {
   authenticated: [
+    "delete_branch",
     "follow_reply",
     "release_reply",
     "request_stop",
     "save_reply",
     "send_message",
+    "switch_branch",
     "write_partial",
   ],
   // the check of a token's signer, made before anyone is signed in (signers.ts)
@@ -97,6 +99,14 @@ Deno.test("every chat_private function that takes an id answers another user's a
     [
       "follow_reply by session",
       (tx, ids) => tx`select * from chat_private.follow_reply(${ids.session}, null)`,
+    ],
+    [
+      "switch_branch",
+      (tx, ids) => tx`select * from chat_private.switch_branch(${ids.session}, ${ids.message})`,
+    ],
+    [
+      "delete_branch",
+      (tx, ids) => tx`select * from chat_private.delete_branch(${ids.session}, ${ids.message})`,
     ],
     [
       "follow_reply by id",

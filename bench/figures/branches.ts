@@ -1,0 +1,102 @@
+/**
+ * 8b. Branches at scale (issue 17 item 10): a session of 50,000 messages whose
+ * current branch is 1,000 deep, against a session of 100 messages on one branch.
+ * Reading the branch (its newest page) and building a prompt (a POST's first
+ * byte: the send reads the newest turns that fit, up the branch from its leaf)
+ * must not grow with the tree: the branch is read from its leaf up by parent,
+ * one index probe a message, and only as far as the page or the budget reaches.
+ */
+import type { Figure } from "../figure.ts";
+import { median } from "../processes.ts";
+import { post } from "../requests.ts";
+
+/** a turn of about 200 tokens, so a budget of 16,000 takes the newest few dozen */
+const TURN = "A turn of a long conversation, with enough words to be a real message. ".repeat(11);
+
+export const branches: Figure = {
+  name: "branches",
+  title: "8b. Branches at scale",
+  async run(bench) {
+    const { admin } = bench.db;
+    const session = async (title: string) =>
+      (await admin<[{ id: string }]>`
+        insert into public.chat_sessions (user_id, title) values (${bench.owner}, ${title})
+        returning id`)[0].id;
+    // the small session: 100 messages, one branch
+    const small = await session("small");
+    await admin`
+      insert into public.messages (chat_session_id, role, content)
+      select ${small}, case when g % 2 = 1 then 'user' else 'assistant' end, ${TURN} || g
+      from generate_series(1, 100) g`;
+    // the large one: a 1,000-deep current branch, each message appended to it in order...
+    const large = await session("large");
+    for (let g = 1; g <= 1_000; g++) {
+      await admin`
+        insert into public.messages (chat_session_id, role, content)
+        values (${large}, ${g % 2 === 1 ? "user" : "assistant"}, ${TURN + g})`;
+    }
+    // ...and 49,000 more on 49 other branches off each of its messages but the last
+    await admin`
+      insert into public.messages (chat_session_id, role, content, parent_id)
+      select ${large}, 'assistant', ${TURN} || 'other ' || k, m.id
+      from (select id from public.messages where chat_session_id = ${large}
+            and role = 'user' order by seq limit 499) m
+      cross join generate_series(1, 98) k`;
+    const [{ n }] = await admin<[{ n: number }]>`
+      select count(*)::int as n from public.messages where chat_session_id = ${large}`;
+    const api = await bench.api();
+    const page = async (id: string) => {
+      const started = performance.now();
+      const response = await fetch(`${api.url}/api/sessions/${id}?limit=50`, {
+        headers: bench.auth,
+      });
+      await response.arrayBuffer();
+      return performance.now() - started;
+    };
+    const measure = async (id: string) => {
+      const pages: number[] = [];
+      const prompts: number[] = [];
+      for (let i = 0; i < 60; i++) pages.push(await page(id));
+      for (let i = 0; i < 60; i++) {
+        prompts.push((await post(api.url, bench.auth, id, "And now?", "chunks-1")).firstByte);
+      }
+      return { page: median(pages), prompt: median(prompts) };
+    };
+    const smallTimes = await measure(small);
+    const largeTimes = await measure(large);
+    const pageRatio = largeTimes.page / smallTimes.page;
+    const promptRatio = largeTimes.prompt / smallTimes.prompt;
+    return {
+      verdicts: [
+        {
+          figure: "8b. a 1,000-deep branch of 50,000 messages: its newest page, vs 100 messages",
+          target: "≤ 1.5×",
+          measured: `${pageRatio.toFixed(2)}×`,
+          met: pageRatio <= 1.5,
+        },
+        {
+          figure: "8b. the same: a POST's prompt (first byte), vs 100 messages",
+          target: "≤ 1.5×",
+          measured: `${promptRatio.toFixed(2)}×`,
+          met: promptRatio <= 1.5,
+        },
+      ],
+      lines: [
+        `A session of ${
+          n.toLocaleString("en")
+        } messages whose current branch is 1,000 deep (49 other`,
+        "branches off most of its messages), against a session of 100 messages on one branch; messages",
+        "of about 200 tokens. Median of 60 sequential requests each.",
+        "",
+        "| | 100 messages | 1,000-deep branch of the large tree | ratio |",
+        "| --- | --- | --- | --- |",
+        `| GET /api/sessions/{id}?limit=50 (the branch's newest page) ms | ${
+          smallTimes.page.toFixed(2)
+        } | ${largeTimes.page.toFixed(2)} | ${pageRatio.toFixed(2)}× |`,
+        `| POST first byte (the prompt read up the branch) ms | ${smallTimes.prompt.toFixed(2)} | ${
+          largeTimes.prompt.toFixed(2)
+        } | ${promptRatio.toFixed(2)}× |`,
+      ],
+    };
+  },
+};
