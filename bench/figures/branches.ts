@@ -35,13 +35,19 @@ export const branches: Figure = {
         insert into public.messages (chat_session_id, role, content)
         values (${large}, ${g % 2 === 1 ? "user" : "assistant"}, ${TURN + g})`;
     }
-    // ...and 49,000 more on 49 other branches off each of its messages but the last
-    await admin`
-      insert into public.messages (chat_session_id, role, content, parent_id)
-      select ${large}, 'assistant', ${TURN} || 'other ' || k, m.id
-      from (select id from public.messages where chat_session_id = ${large}
-            and role = 'user' order by seq limit 499) m
-      cross join generate_series(1, 98) k`;
+    // ...and 49,000 more on 98 other branches off each of its first 499 user messages, a
+    // thousand a statement: every message touches its session's row, and a single statement
+    // of 49,000 would walk that row's ever longer chain of versions
+    const forks = await admin<{ id: string }[]>`
+      select id from public.messages where chat_session_id = ${large} and role = 'user'
+      order by seq limit 499`;
+    for (let from = 0; from < forks.length; from += 10) {
+      await admin`
+        insert into public.messages (chat_session_id, role, content, parent_id)
+        select ${large}, 'assistant', ${TURN} || 'other ' || k, m.id
+        from unnest(${forks.slice(from, from + 10).map((f) => f.id)}::uuid[]) m (id)
+        cross join generate_series(1, 98) k`;
+    }
     const [{ n }] = await admin<[{ n: number }]>`
       select count(*)::int as n from public.messages where chat_session_id = ${large}`;
     const api = await bench.api();
