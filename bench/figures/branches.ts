@@ -90,8 +90,8 @@ export const branches: Figure = {
       lines: [
         `A session of ${
           n.toLocaleString("en")
-        } messages whose current branch is 1,000 deep (49 other`,
-        "branches off most of its messages), against a session of 100 messages on one branch; messages",
+        } messages whose current branch is 1,000 deep (98 other`,
+        "replies off each of its first 499 user messages), against a session of 100 messages on one branch; messages",
         "of about 200 tokens. Median of 60 sequential requests each.",
         "",
         "| | 100 messages | 1,000-deep branch of the large tree | ratio |",
