@@ -87,8 +87,18 @@ export function gptLinear(id: string, turns: number): Record<string, unknown> {
     },
   ];
   for (let i = 0; i < turns; i++) {
-    nodes.push({ id: `${id}-u${i}`, parent: nodes.at(-1)!.id, role: "user", text: `question ${i}` });
-    nodes.push({ id: `${id}-a${i}`, parent: `${id}-u${i}`, role: "assistant", text: `answer ${i}` });
+    nodes.push({
+      id: `${id}-u${i}`,
+      parent: nodes.at(-1)!.id,
+      role: "user",
+      text: `question ${i}`,
+    });
+    nodes.push({
+      id: `${id}-a${i}`,
+      parent: `${id}-u${i}`,
+      role: "assistant",
+      text: `answer ${i}`,
+    });
   }
   return gptConversation(id, nodes);
 }
@@ -171,7 +181,11 @@ export async function storedSession(api: TestApi, sessionId: string) {
 export function branchTo(messages: StoredMessage[], leaf: string | null): string[] {
   const byId = new Map(messages.map((m) => [m.id, m]));
   const branch: string[] = [];
-  for (let m = leaf ? byId.get(leaf) : undefined; m; m = m.parent_id ? byId.get(m.parent_id) : undefined) {
+  for (
+    let m = leaf ? byId.get(leaf) : undefined;
+    m;
+    m = m.parent_id ? byId.get(m.parent_id) : undefined
+  ) {
     branch.unshift(m.content);
   }
   return branch;
