@@ -66,9 +66,10 @@ export const ChatGptConversation = z.looseObject({
 }).superRefine((conversation, ctx) => {
   if (!conversation.id && !conversation.conversation_id) {
     ctx.addIssue({
-      code: "custom",
+      code: "invalid_type",
+      expected: "string",
       path: ["id"],
-      message: "missing: a conversation needs its id to be imported once",
+      message: "missing: a conversation needs its id (or conversation_id) to be imported once",
       input: undefined,
     });
   }

@@ -71,7 +71,8 @@ export function readExportFile(
   const conversations: ImportConversation[] = [];
   const seen = new Map<string, number>();
   for (const [i, item] of items.entries()) {
-    const parsed = schema.safeParse(item);
+    // with each issue's input, so a value of the wrong type is told from a missing one
+    const parsed = schema.safeParse(item, { reportInput: true });
     if (!parsed.success) {
       problems.push(...issueProblems(at(i), parsed.error.issues));
       continue;
