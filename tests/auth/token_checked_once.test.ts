@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { startTestApi } from "../support/api.ts";
 import { json, send } from "../support/http.ts";
+import { gptLinear } from "../support/imports.ts";
 
 let verifications = 0;
 const api = await startTestApi({ onVerify: () => verifications++ });
@@ -25,8 +26,13 @@ Deno.test("every documented route checks a token exactly once per request (none 
       await api.idle();
       const path = template.replace("{session_id}", session);
       verifications = 0;
-      // POST /chat names its session in the body, as the AI SDK sends its chat id
-      const body = template === "/api/chat" ? { ...bodies.post!, id: session } : bodies[method];
+      // POST /chat names its session in the body, as the AI SDK sends its chat id; an import
+      // takes an export file
+      const body = template === "/api/chat"
+        ? { ...bodies.post!, id: session }
+        : template === "/api/imports"
+        ? [gptLinear(session, 1)]
+        : bodies[method];
       const response = await send(api, user, method.toUpperCase(), path, body);
       await response.text();
       await api.idle();
@@ -38,7 +44,7 @@ Deno.test("every documented route checks a token exactly once per request (none 
       checked++;
     }
   }
-  assert.equal(checked, 14);
+  assert.equal(checked, 15);
 });
 
 Deno.test("GET /api/sessions, the path the old mounting checked twice, checks the token once", async () => {
