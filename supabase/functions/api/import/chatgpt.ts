@@ -17,18 +17,8 @@
  */
 import { z } from "zod";
 import { withSourceLinks } from "./chatgpt_sources.ts";
-import {
-  type Ending,
-  epochSeconds,
-  type Path,
-  type SourceConversation,
-  textOf,
-  titleOf,
-} from "./tree.ts";
-
-/** A text id: the conversation's (its key for idempotent imports) or a node's. */
-const Id = z.string().min(1, "must not be empty").max(200, "must be at most 200 characters")
-  .refine((s) => !s.includes("\u0000") && s.isWellFormed(), "must be plain text");
+import type { Ending, Path, SourceConversation } from "./tree.ts";
+import { epochSeconds, Id, modelOf, textOf, titleOf } from "./values.ts";
 
 const Message = z.looseObject({
   author: z.looseObject({ role: z.string() }),
@@ -102,9 +92,7 @@ export function readChatGpt(conversation: ChatGptConversation, at: Path): Source
         role: message?.author.role === "user" ? "user" : "assistant",
         text: message ? messageText(message) : null,
         created: epochSeconds(message?.create_time),
-        model: metadata?.model_slug && metadata.model_slug.length <= 200
-          ? metadata.model_slug
-          : null,
+        model: modelOf(metadata?.model_slug),
         ending: message ? ending(message) : "stop",
       };
     }),

@@ -12,17 +12,8 @@
  *   one with an `error` is `model_error`, any other `stop`.
  */
 import { z } from "zod";
-import {
-  type Ending,
-  epochSeconds,
-  type Path,
-  type SourceConversation,
-  textOf,
-  titleOf,
-} from "./tree.ts";
-
-const Id = z.string().min(1, "must not be empty").max(200, "must be at most 200 characters")
-  .refine((s) => !s.includes("\u0000") && s.isWellFormed(), "must be plain text");
+import type { Ending, Path, SourceConversation } from "./tree.ts";
+import { epochSeconds, Id, modelOf, textOf, titleOf } from "./values.ts";
 
 const Message = z.looseObject({
   parentId: Id.nullish(),
@@ -78,7 +69,7 @@ export function readOpenWebUi(chat: OpenWebUiChat, at: Path): SourceConversation
       role: message.role === "user" ? "user" : "assistant",
       text: message.role === "user" || message.role === "assistant" ? messageText(message) : null,
       created: epochSeconds(message.timestamp),
-      model: message.model && message.model.length <= 200 ? message.model : null,
+      model: modelOf(message.model),
       ending: ending(message),
     })),
   };

@@ -13,7 +13,6 @@
  * - The current leaf is the file's current node, or its nearest stored ancestor; without one,
  *   the newest branch: the last child at every step.
  */
-import { storable } from "../storable_text.ts";
 import type { Problem } from "./problems.ts";
 
 export type Path = (string | number)[];
@@ -68,35 +67,6 @@ export interface ImportConversation {
   messages: ImportMessage[];
 }
 
-/** The latest time a timestamp may name: the end of year 9999, as far as Postgres and Date agree. */
-const LATEST = 253_402_300_799;
-
-/**
- * Seconds since the epoch from an export's timestamp, or null for none or one out of range.
- * Exports write seconds (ChatGPT with a fraction); a value too large to be seconds is read as
- * milliseconds, then microseconds, then nanoseconds (some tools write those).
- */
-export function epochSeconds(value: number | null | undefined): number | null {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return null;
-  let seconds = value;
-  while (seconds > LATEST) seconds /= 1000;
-  return seconds;
-}
-
-/**
- * A title as stored: trimmed, at most 200 characters (code points, as Postgres counts them), or
- * null when blank (the default title is given instead).
- */
-export function titleOf(title: string | null | undefined): string | null {
-  const trimmed = storable(title ?? "").trim();
-  return trimmed ? [...trimmed].slice(0, 200).join("").trim() : null;
-}
-
-/** Text as stored: what Postgres cannot hold replaced, surrounding whitespace trimmed; null when empty. */
-export function textOf(text: string): string | null {
-  return storable(text).trim() || null;
-}
-
 /** The conversation's messages, or the problems of its graph (a parent not found, a loop). */
 export function messageTree(
   conversation: SourceConversation,
@@ -114,10 +84,8 @@ export function messageTree(
   }
   for (const [parent, siblings] of children) {
     const listed = parent === null ? [] : byId.get(parent)!.children;
-    const rank = (node: SourceNode) => {
-      const at = listed.indexOf(node.id);
-      return at === -1 ? listed.length : at;
-    };
+    const position = new Map(listed.map((id, at) => [id, at]));
+    const rank = (node: SourceNode) => position.get(node.id) ?? listed.length;
     // a stable sort: equal ranks keep file order
     siblings.sort((a, b) => rank(a) - rank(b));
   }
