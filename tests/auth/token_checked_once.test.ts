@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { startTestApi } from "../support/api.ts";
 import { json, send } from "../support/http.ts";
+import { gptLinear } from "../support/imports.ts";
 
 let verifications = 0;
 const api = await startTestApi({ onVerify: () => verifications++ });
@@ -27,9 +28,11 @@ Deno.test("every documented route checks a token exactly once per request (none 
       const path = template.replace("{session_id}", session).replace("{message_id}", message);
       verifications = 0;
       // POST /chat names its session in the body, as the AI SDK sends its chat id; PUT .../current
-      // a message of the session
+      // a message of the session; an import takes an export file
       const body = template === "/api/chat"
         ? { ...bodies.post!, id: session }
+        : template === "/api/imports"
+        ? [gptLinear(session, 1)]
         : method === "put"
         ? { message_id: message }
         : bodies[method];
@@ -44,7 +47,7 @@ Deno.test("every documented route checks a token exactly once per request (none 
       checked++;
     }
   }
-  assert.equal(checked, 16);
+  assert.equal(checked, 17);
 });
 
 Deno.test("GET /api/sessions, the path the old mounting checked twice, checks the token once", async () => {

@@ -19,6 +19,7 @@ const GRANTED = {
   authenticated: [
     "delete_branch",
     "follow_reply",
+    "import_conversations",
     "release_reply",
     "request_stop",
     "save_reply",

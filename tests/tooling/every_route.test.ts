@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../../local/database.ts";
 import { startTestApi, type TestApi } from "../support/api.ts";
 import { json, send } from "../support/http.ts";
+import { gptLinear } from "../support/imports.ts";
 
 const api = await startTestApi();
 const { body: document } = await json(send(api, undefined, "GET", "/api/openapi.json"));
@@ -26,9 +27,12 @@ function operations(): { method: string; path: string; isPublic: boolean; body: 
       path: template.replace("{session_id}", crypto.randomUUID())
         .replace("{message_id}", crypto.randomUUID()),
       isPublic: op.security?.length === 0,
-      // POST /chat names its session in the body, as the AI SDK sends its chat id
+      // POST /chat names its session in the body, as the AI SDK sends its chat id; an import
+      // takes an export file
       body: template === "/api/chat"
         ? { ...bodies.post!, id: crypto.randomUUID() }
+        : template === "/api/imports"
+        ? [gptLinear(crypto.randomUUID(), 1)]
         : bodies[method],
     }))
   );

@@ -36,6 +36,7 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
     "GET /api/usage",
     "PATCH /api/sessions/{session_id}/title",
     "POST /api/chat",
+    "POST /api/imports",
     "POST /api/sessions/{session_id}",
     "PUT /api/sessions/{session_id}/current",
   ]);
@@ -62,6 +63,12 @@ Deno.test("the document lists every route, body and error, and the bearer auth",
   assert.deepEqual(body.components.schemas.PostMessageBody.required, ["messages"]);
   assert.deepEqual(body.components.schemas.ChatBody.required.sort(), ["id", "messages"]);
   assert.deepEqual(body.components.schemas.TitleBody.required, ["title"]);
+  // an import's body is the export file as its app wrote it, described, read by its format's rules
+  assert.match(body.components.schemas.ExportFile.description, /conversations\.json/);
+  assert.deepEqual(
+    Object.keys(body.paths["/api/imports"].post.responses).sort(),
+    ["200", "401", "413", "422", "429", "503"],
+  );
   // every operation on a session declares its id, with the pattern that validates it
   for (const [path, item] of Object.entries(body.paths)) {
     if (!path.includes("{session_id}")) continue;

@@ -15,6 +15,7 @@ import { branchRoutes } from "./routes/branches.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { importRoutes } from "./routes/imports.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { resumeRoutes } from "./routes/resume.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
@@ -109,6 +110,7 @@ export function createApp(deps: Deps) {
       resumeRoutes,
       usageRoutes,
       exportRoutes,
+      importRoutes,
     ]
   ) {
     app.route("/", routes(routeDeps));

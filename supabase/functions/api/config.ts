@@ -95,6 +95,11 @@ const fields = {
   /** per-user quotas; 0 switches one off */
   QUOTA_MESSAGES_PER_DAY: int(0).default(1000),
   QUOTA_CONCURRENT_STREAMS: int(0).default(5),
+  /**
+   * messages a user may import per rolling 24 hours (POST /api/imports; an import calls no model,
+   * so it does not count against QUOTA_MESSAGES_PER_DAY)
+   */
+  QUOTA_IMPORTED_MESSAGES_PER_DAY: int(0).default(20_000),
   /** a reply slot lapses by itself after this long (a worker killed mid-reply frees none): keep it above the longest a reply may stream */
   QUOTA_REPLY_SLOT_SECONDS: int(1).default(300),
   /**
@@ -110,6 +115,13 @@ const fields = {
   STREAM_PROTOCOL: z.enum(["text", "data", "sse"]).default("data"),
   /** `*`, or a comma-separated list of allowed origins */
   CORS_ORIGINS: list.default(["*"]),
+  /**
+   * one import's bounds, besides MAX_BODY_BYTES: conversations, messages (nodes of any role, as
+   * the file holds them) and characters of the text stored (each counted by the tokenizer)
+   */
+  IMPORT_MAX_CONVERSATIONS: int(1).default(500),
+  IMPORT_MAX_MESSAGES: int(1).default(5_000),
+  IMPORT_MAX_CHARACTERS: int(1).default(2_000_000),
   /** AI SDK clients resend the whole history with every message */
   MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
   /** where `Deno.serve` listens when run locally; Supabase's runtime ignores it */
@@ -146,6 +158,12 @@ const Config = z.object(fields)
       messagesPerDay: e.QUOTA_MESSAGES_PER_DAY,
       concurrentStreams: e.QUOTA_CONCURRENT_STREAMS,
       replySlotSeconds: e.QUOTA_REPLY_SLOT_SECONDS,
+      importedMessagesPerDay: e.QUOTA_IMPORTED_MESSAGES_PER_DAY,
+    },
+    imports: {
+      maxConversations: e.IMPORT_MAX_CONVERSATIONS,
+      maxMessages: e.IMPORT_MAX_MESSAGES,
+      maxCharacters: e.IMPORT_MAX_CHARACTERS,
     },
     streamProtocol: e.STREAM_PROTOCOL,
     corsOrigins: e.CORS_ORIGINS,

@@ -221,3 +221,18 @@ export const UsageRow = z.object({
   prompt_tokens: z.number().int(),
   completion_tokens: z.number().int(),
 }).openapi("UsageRow");
+
+export const ImportedSession = z.object({
+  source_id: z.string().describe("the conversation's id in the file"),
+  id: Uuid.describe("the session it is stored as"),
+  title: z.string(),
+  status: z.enum(["imported", "already_imported"]).describe(
+    "already_imported: an earlier import stored it (and the session still exists); nothing was added",
+  ),
+  messages: z.number().int().describe("messages stored by this import"),
+}).openapi("ImportedSession");
+
+export const ImportResult = z.object({
+  format: z.enum(["chatgpt", "openwebui"]),
+  sessions: z.array(ImportedSession).describe("every conversation of the file, in file order"),
+}).openapi("ImportResult");

@@ -22,7 +22,8 @@ export function usageByDay(tx: Tx, from: string, to: string) {
            coalesce(sum(m.completion_tokens), 0)::bigint as completion_tokens
     from public.chat_sessions s
     join public.messages m on m.chat_session_id = s.id
-    where m.role = 'assistant'
+    -- replies written here: an imported reply cost nothing here (and has no counts)
+    where m.role = 'assistant' and m.imported_from is null
       and m.created_at >= ${from}::date and m.created_at < ${to}::date + 1
     group by 1, 2
     order by 1, 2`;
