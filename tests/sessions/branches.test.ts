@@ -126,6 +126,30 @@ Deno.test("a regeneration of a message whose reply is being written is a 409 wit
   await api.idle();
 });
 
+Deno.test("re-attaching follows whatever reply is being written in the session: a regeneration's too", async () => {
+  api.model.script(echo);
+  const user = await api.user();
+  const session = crypto.randomUUID();
+  await say(user, session, "hi");
+  api.model.script(() => ({ chunks: ["second ", "thoughts"], delayMs: 200 }));
+  const regenerating = await send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
+    messages: [],
+    trigger: "regenerate-message",
+  });
+  const reader = regenerating.body!.getReader();
+  await readUntil(reader, "second");
+  const followed = await send(api, user, "GET", `/api/sessions/${session}/stream?protocol=text`);
+  assert.equal(followed.status, 200);
+  assert.equal(
+    followed.headers.get("x-assistant-message-id"),
+    regenerating.headers.get("x-assistant-message-id"),
+  );
+  while (!(await reader.read()).done) { /* the rest */ }
+  assert.equal(await followed.text(), "second thoughts");
+  await api.idle();
+  assert.deepEqual(contents(await read(user, session)), ["hi", "second thoughts"]);
+});
+
 Deno.test("names that do not fit: an unknown or another user's message is 404, a reply to edit 422, bad ids 422", async () => {
   api.model.script(echo);
   const [user, other] = [await api.user(), await api.user()];

@@ -268,8 +268,8 @@ const commands = [
 );
 let steps = 0;
 
-const runs = fullScale ? 400 : 40;
-const maxCommands = fullScale ? 50 : 24;
+const runs = fullScale ? 200 : 40;
+const maxCommands = fullScale ? 40 : 24;
 
 Deno.test(`property: random send, edit, regenerate, switch, delete-branch and retry keep the API's tree equal to the model's (${runs} runs)`, async () => {
   const user = await api.user();
