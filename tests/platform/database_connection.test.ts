@@ -26,6 +26,7 @@ const required = {
   OPENAI_API_KEY: "sk-test",
   CURSOR_SECRET: TEST_CURSOR_SECRET,
 };
+const anon = { role: "anon" } as const;
 const pooler =
   "postgresql://postgres.abcdefghijklmnop:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres";
 
@@ -113,7 +114,10 @@ Deno.test("with DB_CA_CERT the database is reached over TLS and verified against
     const connections = proxy.connections;
     const stranger = connect(url.href, { max: 1, ca: proxy.otherCa });
     try {
-      await assert.rejects(stranger`select 1`, /certificate|issuer/i);
+      await assert.rejects(
+        queryAsCaller(stranger, anon, (tx) => tx`select 1`),
+        /certificate|issuer/i,
+      );
     } finally {
       await stranger.end({ timeout: 1 });
     }
@@ -125,9 +129,14 @@ Deno.test("with DB_CA_CERT the database is reached over TLS and verified against
     const unverified = connect(url.href, { max: 1 });
     try {
       if (Deno.version.deno.startsWith("2.1.")) {
-        await assert.rejects(unverified`select 1`, /UnknownIssuer/);
+        await assert.rejects(
+          queryAsCaller(unverified, anon, (tx) => tx`select 1`),
+          /UnknownIssuer/,
+        );
       } else {
-        assert.deepEqual([...await unverified`select 1 as one`], [{ one: 1 }]);
+        assert.deepEqual([...await queryAsCaller(unverified, anon, (tx) => tx`select 1 as one`)], [
+          { one: 1 },
+        ]);
       }
     } finally {
       await unverified.end({ timeout: 1 });

@@ -6,19 +6,31 @@
  */
 import postgres from "postgres";
 
-export type Sql = postgres.Sql;
 /** A connection reserved for one caller's transaction. */
 export type Tx = postgres.ReservedSql;
+
+/** What lends a connection to a caller's transaction: `connect()`'s pool, or any postgres.js client. */
+export interface Sql {
+  reserve(): Promise<Tx>;
+}
 
 /** Verified JWT claims. Only these two roles may ever be assumed from a token. */
 export type Claims = { role: "authenticated" | "anon"; sub?: string; [claim: string]: unknown };
 
-export function connect(
-  url: string,
-  opts: { max?: number; prepare?: boolean; ca?: string | undefined } = {},
-): Sql {
-  return postgres(url, {
-    max: opts.max ?? 3,
+export interface ConnectOptions {
+  /** connections at most (DB_POOL_MAX) */
+  max?: number;
+  /** prepared statements (off through the transaction pooler) */
+  prepare?: boolean;
+  /** the CA to verify the server against (DB_CA_CERT) */
+  ca?: string | undefined;
+  /** the longest a caller waits for a connection before the database counts as unavailable */
+  waitMs?: number;
+}
+
+export function connect(url: string, opts: ConnectOptions = {}): Connections {
+  dropStrayTypeQueryFailures();
+  const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     // the transaction pooler (Supavisor, port 6543) cannot keep prepared statements
     prepare: opts.prepare ?? true,
     ...tlsFor(url, opts.ca),
@@ -36,6 +48,210 @@ export function connect(
         parse: isoTimestamp,
       },
     },
+  };
+  return new Connections(
+    (onclose) => postgres(url, { ...options, max: 1, onclose }),
+    opts.max ?? 3,
+    opts.waitMs ?? 10_000,
+  );
+}
+
+/**
+ * The function's connections to Postgres: at most `max`, each the only connection of a
+ * postgres.js client of its own, lent to one caller's transaction at a time; a caller waits its
+ * turn here, at most `waitMs`, then the database counts as unavailable (503, or the save of a
+ * reply waits and tries again).
+ *
+ * Not postgres.js's own pool: in 3.4.9 its `reserve()` can wait forever, or lose a connection for
+ * good, when connections drop. A reserve waiting in its queue is handed to the reconnect of a
+ * connection that dropped and is forgotten there (porsager/postgres#1195: a reply's save hung
+ * after a database restart); a connection lost mid-statement keeps that statement's `57P01`, fails
+ * the reserve that reconnects it with it, then hands itself to that failed reserve, out of the
+ * pool. Here nothing ever queues inside postgres.js, and a client whose connection was lost while
+ * lent, or that could not lend one, is ended and replaced by a fresh one: no broken state is used
+ * again, and the slot is back at once.
+ */
+export class Connections implements Sql {
+  readonly #idle: Slot[] = [];
+  readonly #slots = new Set<Slot>();
+  readonly #waiting: PromiseWithResolvers<Slot>[] = [];
+  /** clients being ended, for `end()` to wait for */
+  readonly #closing = new Set<Promise<void>>();
+  #ending = false;
+  readonly #open: (onclose: () => void) => postgres.Sql;
+  readonly #max: number;
+  readonly #waitMs: number;
+
+  constructor(open: (onclose: () => void) => postgres.Sql, max: number, waitMs: number) {
+    this.#open = open;
+    this.#max = max;
+    this.#waitMs = waitMs;
+  }
+
+  async reserve(): Promise<Tx> {
+    if (this.#ending) throw driverError("CONNECTION_ENDED", "the database connections are closing");
+    const deadline = performance.now() + this.#waitMs;
+    const slot = await this.#take(deadline);
+    slot.lend();
+    let tx: Tx;
+    try {
+      // a connection that drops while it is set up (porsager/postgres#1195 again) is given up on
+      tx = await within(
+        Promise.race([slot.client.reserve(), slot.lost]),
+        deadline - performance.now(),
+        () => this.#timedOut(),
+      );
+    } catch (error) {
+      this.#discard(slot);
+      throw error;
+    }
+    const release = tx.release;
+    tx.release = () => {
+      if (!slot.lent) return;
+      slot.lent = false;
+      if (this.#ending) return this.#discard(slot);
+      release();
+      this.#hand(slot);
+    };
+    leases.set(tx, slot);
+    return tx;
+  }
+
+  /** Closes every connection, waiting up to `timeout` seconds for those lent. */
+  async end(options: { timeout?: number } = {}): Promise<void> {
+    this.#ending = true;
+    for (const waiter of this.#waiting.splice(0)) {
+      waiter.reject(driverError("CONNECTION_ENDED", "the database connections are closing"));
+    }
+    this.#idle.length = 0;
+    await Promise.all([
+      ...[...this.#slots].map((slot) => slot.client.end(options)),
+      ...this.#closing,
+    ]);
+  }
+
+  /** An idle slot, a new one while there are fewer than `max`, or the next one given back. */
+  async #take(deadline: number): Promise<Slot> {
+    const idle = this.#idle.pop(); // the most recently used: its connection is the likeliest open
+    if (idle) return idle;
+    if (this.#slots.size < this.#max) return this.#add();
+    const waiter = Promise.withResolvers<Slot>();
+    this.#waiting.push(waiter);
+    const timer = setTimeout(() => {
+      const at = this.#waiting.indexOf(waiter);
+      if (at >= 0) this.#waiting.splice(at, 1);
+      waiter.reject(this.#timedOut());
+    }, Math.max(0, deadline - performance.now()));
+    try {
+      return await waiter.promise;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #add(): Slot {
+    const slot: Slot = new Slot(this.#open, () => this.#discard(slot));
+    this.#slots.add(slot);
+    return slot;
+  }
+
+  /** Gives a slot to the caller waiting longest, or keeps it idle. */
+  #hand(slot: Slot) {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.resolve(slot);
+    else this.#idle.push(slot);
+  }
+
+  /** Ends a slot's client (its connection was lost, or never came) and puts a fresh one in its place. */
+  #discard(slot: Slot) {
+    if (!this.#slots.delete(slot)) return;
+    slot.lent = false;
+    const closing = slot.client.end({ timeout: 0 }).catch(() => {});
+    this.#closing.add(closing);
+    closing.finally(() => this.#closing.delete(closing));
+    if (this.#waiting.length && !this.#ending) this.#hand(this.#add());
+  }
+
+  #timedOut() {
+    return driverError(
+      "CONNECTION_WAIT_TIMEOUT",
+      `no database connection became free within ${this.#waitMs} ms`,
+    );
+  }
+}
+
+/** One of `Connections`' clients, and whether its connection is lent. */
+class Slot {
+  readonly client: postgres.Sql;
+  lent = false;
+  #lost = Promise.withResolvers<never>();
+
+  /**
+   * Ends the client and puts a fresh one in its place, its connection unreleased: for a
+   * connection lost while lent (postgres.js would put it back in use, and the next statement on
+   * it would throw from a timer, outside any promise: porsager/postgres#1199).
+   */
+  readonly discard: () => void;
+
+  constructor(open: (onclose: () => void) => postgres.Sql, discard: () => void) {
+    this.discard = discard;
+    // postgres.js says when the connection closes, and nothing more: closing while lent is
+    // losing it (when idle it just reconnects on its next use)
+    this.client = open(() => {
+      if (!this.lent) return;
+      this.#lost.reject(driverError("CONNECTION_CLOSED", "the database connection was lost"));
+      discard();
+    });
+  }
+
+  /** rejects once the connection lent is lost */
+  get lost(): Promise<never> {
+    return this.#lost.promise;
+  }
+
+  lend() {
+    this.lent = true;
+    this.#lost = Promise.withResolvers<never>();
+    this.#lost.promise.catch(() => {});
+  }
+}
+
+/** The slot each connection lent by `Connections` came from. */
+const leases = new WeakMap<Tx, Slot>();
+
+function driverError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** `promise`, or `timeout()` thrown after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => timer = setTimeout(() => reject(timeout()), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let strayFailuresDropped = false;
+
+/**
+ * postgres.js 3.4.9 reads a new connection's array types with a query nobody awaits: when the
+ * connection drops in that moment, the query's rejection goes unhandled, and an unhandled
+ * rejection ends the isolate (a test saw it under load). Whoever waits for that connection
+ * learns of the loss on its own; this one rejection is dropped, any other is left alone.
+ */
+function dropStrayTypeQueryFailures() {
+  if (strayFailuresDropped) return;
+  strayFailuresDropped = true;
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    const reason = event.reason as { query?: unknown } | undefined;
+    if (lost.has(errorCode(reason) ?? "") && /\btyparray\b/.test(String(reason?.query))) {
+      event.preventDefault();
+    }
   });
 }
 
@@ -132,6 +348,9 @@ async function inCallerTransaction<T>(
     throw new Error(`refusing to assume database role ${JSON.stringify(claims.role)}`);
   }
   const tx = await sql.reserve();
+  // a connection lent by `connect()`'s pool says when it is lost; another pool's never does
+  const slot = leases.get(tx);
+  const lostConnection = slot?.lost ?? new Promise<never>(() => {});
   const opened = Promise.all([
     tx`begin`.execute(),
     tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
@@ -140,21 +359,29 @@ async function inCallerTransaction<T>(
   opened.catch(() => {});
   let connectionLost = false;
   try {
-    const result = await run(tx);
-    await opened;
+    // the loss of the connection ends the wait: statements queued behind the one running when
+    // it went would never settle (porsager/postgres#1186), and the transaction with them
+    const result = await Promise.race([run(tx), lostConnection]);
+    await Promise.race([opened, lostConnection]);
     return result;
   } catch (error) {
     // when opening failed, the statements after it only report an aborted transaction
-    const failure = await opened.then(() => error, (openError) => openError);
-    connectionLost = lost.has(errorCode(failure) ?? "") || lost.has(errorCode(error) ?? "");
+    const failure = await Promise.race([
+      opened.then(() => error, (openError) => openError),
+      lostConnection.catch((lostError) => lostError),
+    ]);
+    connectionLost = (slot !== undefined && !slot.lent) || lost.has(errorCode(failure) ?? "") ||
+      lost.has(errorCode(error) ?? "");
     // a lost connection took its transaction with it; on a live one, end it
     if (!connectionLost) await tx`rollback`.catch(() => {});
     throw failure;
   } finally {
-    // postgres.js 3.4.9 puts a released connection back in the pool even when its server side
-    // is gone, and the next query on it throws from a timer, outside any promise: the isolate
-    // dies (porsager/postgres#1199, #1208). Unreleased, it stays closed and is reconnected.
+    // postgres.js 3.4.9 puts a released connection back in use even when its server side is
+    // gone, and the next statement on it throws from a timer, outside any promise: the isolate
+    // dies (porsager/postgres#1199, #1208). A lost one is never released: `connect()`'s pool
+    // replaces its client; any other pool's stays closed and is reconnected.
     if (!connectionLost) tx.release();
+    else slot?.discard();
   }
 }
 
@@ -180,6 +407,7 @@ const unavailable = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_DESTROYED",
   "CONNECTION_ENDED",
+  "CONNECTION_WAIT_TIMEOUT", // no connection of the pool became free in time
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
