@@ -96,8 +96,9 @@ export class Connections implements Sql {
     let tx: Tx;
     try {
       // a connection that drops while it is set up (porsager/postgres#1195 again) is given up on
+      const reserving = ownReason(slot.client.reserve(), slot.lost);
       tx = await within(
-        Promise.race([slot.client.reserve(), slot.lost]),
+        Promise.race([reserving, slot.lost.catch((loss) => soonOr(reserving, loss))]),
         deadline - performance.now(),
         () => this.#timedOut(),
       );
@@ -221,6 +222,24 @@ const leases = new WeakMap<Tx, Slot>();
 
 function driverError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
+}
+
+/**
+ * A reserve's own failure, but for "destroyed", which only says that the slot's discard ended
+ * its client: then the loss that caused the discard.
+ */
+function ownReason<T>(reserving: Promise<T>, lost: Promise<never>): Promise<T> {
+  return reserving.catch((error) =>
+    errorCode(error) === "CONNECTION_DESTROYED" ? lost : Promise.reject(error)
+  );
+}
+
+/**
+ * Why a connection being set up was lost: the client's own error when it gives one at once (a
+ * TLS refusal names the certificate, which is what the operator must fix), else the loss.
+ */
+function soonOr(reserving: Promise<unknown>, loss: Error): Promise<never> {
+  return within(reserving.then(() => Promise.reject(loss)), 100, () => loss);
 }
 
 /** `promise`, or `timeout()` thrown after `ms`. */
