@@ -23,6 +23,8 @@ export interface Script {
   usage?: { prompt_tokens: number; completion_tokens: number };
   /** answer with this HTTP error instead of a stream */
   status?: number;
+  /** the stream's end waits for this (a test's gate on something the server does meanwhile) */
+  endAfter?: Promise<unknown>;
   /** after this many chunks: "die" drops the connection, "malformed" sends garbage, "hang" goes silent */
   fault?: { after: number; kind: "die" | "malformed" | "hang" };
 }
@@ -200,6 +202,8 @@ function streamReply(
         if (ended) return;
         return controller.enqueue(chunk({ content: chunks[step++] }));
       }
+      if (script.endAfter) await script.endAfter;
+      if (ended) return;
       controller.enqueue(chunk({}, script.finishReason ?? "stop"));
       if (request.stream_options?.include_usage) {
         controller.enqueue(event([], { usage: script.usage ?? usageOf(request, chunks) }));

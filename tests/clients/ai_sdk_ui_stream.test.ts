@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { ChatRequest, Script } from "../../local/stand_in_model.ts";
 import { Chat } from "../support/ai7_chat.ts";
 import { startTestApi } from "../support/api.ts";
+import { eventually } from "../support/eventually.ts";
 import { stored } from "../support/http.ts";
 
 const api = await startTestApi({ env: { TITLE_GENERATION: "true", REPLY_POLL_MS: "100" } });
@@ -22,9 +23,17 @@ const hello = (request: ChatRequest): Script =>
   request.stream ? { chunks: ["Hello", " there", "!"], delayMs: 30 } : { chunks: ["Greeting"] };
 
 Deno.test("ai 7 Chat with only api and headers set: the reply arrives under its stored id, with session, title, usage and ending as metadata", async () => {
-  api.model.script(hello);
   const user = await api.user();
   const session = crypto.randomUUID();
+  // a title is announced when it is stored before the reply ends: the reply waits for it here
+  const titled = eventually(
+    () => api.db.admin`select title from public.chat_sessions where id = ${session}`,
+    (rows) => rows[0]?.title === "Greeting",
+    "the generated title",
+  );
+  api.model.script((request) =>
+    request.stream ? { ...hello(request), endAfter: titled } : hello(request)
+  );
   const chat = new Chat(session, server.url, user.token);
   await chat.sendMessage({ text: "Say hello" });
   await api.idle();
