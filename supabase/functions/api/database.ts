@@ -352,6 +352,37 @@ export async function queryAsCaller<R>(
 }
 
 /**
+ * Runs one statement as the caller, as `queryAsCaller` does, but answers its
+ * rows as soon as they arrive, with the commit still on its way: what the rows
+ * lead to can be prepared while the commit is made durable. `committed`
+ * settles once it is (rejecting if it failed): nothing that depends on the
+ * statement's writes may leave the process before then. A failure before the
+ * rows arrive rejects the whole.
+ */
+export async function queryBeforeCommit<R>(
+  sql: Sql,
+  claims: Claims,
+  statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
+): Promise<{ rows: R; committed: Promise<void> }> {
+  const early = Promise.withResolvers<R>();
+  const done = inCallerTransaction(sql, claims, async (tx) => {
+    const rows = statement(tx).execute();
+    const committed = tx`commit`.execute();
+    rows.then(early.resolve, () => {});
+    const [result] = await Promise.allSettled([rows, committed]);
+    await committed;
+    if (result.status === "rejected") throw result.reason;
+    return result.value;
+  });
+  // a statement that failed (or could not start) fails the rows, reported as inCallerTransaction
+  // reports it; once the rows have arrived, only `committed` can fail
+  done.catch(early.reject);
+  const committed = done.then(() => {});
+  committed.catch(() => {}); // its caller awaits it; a rejection is never left unhandled
+  return { rows: await early.promise, committed };
+}
+
+/**
  * Opens a transaction as the caller and hands it to `run`, which must end
  * it. `begin` and the caller's identity are sent without waiting for their
  * answers: they travel with the first statement of `run`, costing no round

@@ -6,12 +6,14 @@
  * branch current, reads the history that fits up the branch and creates the
  * reply, or says why not, in one statement. It travels
  * with its transaction's begin, claims and commit: one round trip, committed
- * before the model is called so that nothing the user sent is lost. Every
- * outcome that writes no reply is answered here, from one table.
+ * before the model is called so that nothing the user sent is lost (a send
+ * the model answers is returned with its commit still on its way, so that the
+ * model's request can be prepared meanwhile). Every outcome that writes no
+ * reply is answered here, from one table.
  */
 import type { UserClaims } from "../auth.ts";
 import type { Config } from "../config.ts";
-import { queryAsCaller, type Sql } from "../database.ts";
+import { queryBeforeCommit, type Sql } from "../database.ts";
 import { ApiError, sessionNotFound } from "../errors.ts";
 import type { Ending, PromptMessage, Usage } from "../model.ts";
 import type { Protocol } from "../reply/protocols.ts";
@@ -49,6 +51,11 @@ export interface ReplyToWrite {
   history: PromptMessage[];
   /** the session still has the title it was created with */
   untitled: boolean;
+  /**
+   * Settles once the send is durable, rejecting if its commit failed: the model
+   * must not be asked anything before.
+   */
+  committed: Promise<void>;
 }
 
 /** A retried send whose reply finished: answered with that reply again, calling no model. */
@@ -86,7 +93,7 @@ export async function sendMessage(
   limits: Config["quotas"],
   send: Send,
 ): Promise<Sent> {
-  const [row] = await queryAsCaller(sql, claims, (tx) =>
+  const { rows: [row], committed } = await queryBeforeCommit(sql, claims, (tx) =>
     tx<Outcome[]>`
       select * from chat_private.send_message(
         p_session_id => ${send.sessionId},
@@ -102,18 +109,22 @@ export async function sendMessage(
         p_regenerate => ${send.regenerate},
         p_message_id => ${send.messageId})`);
   const sent = row!;
+  if (
+    sent.outcome === "new" || sent.outcome === "edit" || sent.outcome === "regenerate" ||
+    sent.outcome === "retry"
+  ) {
+    return {
+      outcome: sent.outcome,
+      userMessageId: sent.user_message_id!,
+      replyId: sent.reply_id!,
+      history: sent.history!,
+      untitled: sent.untitled!,
+      committed,
+    };
+  }
+  // answered from what was read: nothing the client is told leaves before the commit all the same
+  await committed;
   switch (sent.outcome) {
-    case "new":
-    case "edit":
-    case "regenerate":
-    case "retry":
-      return {
-        outcome: sent.outcome,
-        userMessageId: sent.user_message_id!,
-        replyId: sent.reply_id!,
-        history: sent.history!,
-        untitled: sent.untitled!,
-      };
     case "replay":
       return { outcome: "replay", userMessageId: sent.user_message_id!, reply: storedReply(sent) };
     default:

@@ -64,7 +64,6 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   });
-  timing.lap("db", "the send decided in one round trip");
 
   const answer = (replyId: string, model: string, reply: Reply) =>
     replyResponse(
@@ -79,6 +78,7 @@ export async function takeTurn(
     );
   if (sent.outcome === "replay") {
     // a retried send whose reply is complete: answer with it again, call no model, write nothing
+    timing.lap("db", DB_LAP);
     const { reply } = sent;
     return answer(reply.id, reply.model || plan.model, { chunks: replay(reply), abort: () => {} });
   }
@@ -100,9 +100,12 @@ export async function takeTurn(
       ),
     config.model.replyPollMs,
   );
-  const { chunks, abort } = await askModel(deps, plan.model, promptOf(plan, sent.history), writer)
-    .finally(() => clearInterval(alive));
-  timing.lap("model", "the model's first words");
+  const { chunks, abort } = await askModel(
+    deps,
+    { model: plan.model, messages: promptOf(plan, sent.history), committed: sent.committed },
+    writer,
+    timing,
+  ).finally(() => clearInterval(alive));
 
   // the first message of a session, answered (an edit of it or a regeneration too, while the
   // session keeps the title it was created with)
@@ -124,24 +127,39 @@ export async function takeTurn(
 }
 
 /**
- * Opens the model's reply. A model that cannot be reached fails here, before
- * the API answers: the failure is saved as the reply, so the history says
- * what happened, or the reply's row is released.
+ * Opens the model's reply. Its request is prepared while the send is
+ * committed and leaves once the send is durable; a send whose commit failed
+ * asks the model nothing and fails with the database's error. A model that
+ * cannot be reached fails here, before the API answers: the failure is saved
+ * as the reply, so the history says what happened, or the reply's row is
+ * released.
  */
 async function askModel(
   deps: RouteDeps,
-  model: string,
-  messages: PromptMessage[],
+  ask: { model: string; messages: PromptMessage[]; committed: Promise<void> },
   writer: ReplyWriter,
+  timing: ServerTiming,
 ): Promise<{ chunks: AsyncIterator<ReplyChunk>; abort: () => void }> {
   const upstream = new AbortController();
+  const opening = openReply(deps.model, {
+    model: ask.model,
+    messages: ask.messages,
+    signal: upstream.signal,
+    idleTimeoutMs: deps.config.model.timeoutMs,
+    after: ask.committed,
+  });
+  opening.catch(() => {}); // awaited below, once committed
   try {
-    const chunks = await openReply(deps.model, {
-      model,
-      messages,
-      signal: upstream.signal,
-      idleTimeoutMs: deps.config.model.timeoutMs,
-    });
+    await ask.committed;
+  } catch (error) {
+    // aborted before the SDK sees the failed wait, so the request is dropped, not retried
+    upstream.abort();
+    throw error;
+  }
+  timing.lap("db", DB_LAP);
+  try {
+    const chunks = await opening;
+    timing.lap("model", "the model's first words");
     return { chunks, abort: () => upstream.abort() };
   } catch (error) {
     if (error instanceof ModelError) {
@@ -154,6 +172,9 @@ async function askModel(
     throw error;
   }
 }
+
+/** The Server-Timing part until the send is durable (the model's request is prepared meanwhile). */
+const DB_LAP = "the send decided and committed in one round trip";
 
 /** What a turn relays: the reply's chunks, and for a new reply its row and title. */
 type Reply = Pick<Relay, "chunks" | "abort" | "row" | "title">;
