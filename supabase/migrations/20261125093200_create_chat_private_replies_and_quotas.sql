@@ -504,19 +504,24 @@ begin
   -- leaves, read up the branch from the message by primary key, stopping at
   -- the first that does not fit: only what fits is read, however long the
   -- session or its branch. A reply that failed before its first word says
-  -- nothing to the model.
-  with recursive branch (id, parent_id) as (
-    select e.id, e.parent_id from public.messages e where e.id = message_id
-    union all
-    select p.id, p.parent_id from branch b join public.messages p on p.id = b.parent_id
-    where p.tokens_before >= message_tokens_before - room
-  )
-  select coalesce(
-    json_agg(json_build_object('role', m.role, 'content', m.content) order by m.seq), '[]'
-  )
-  into history
-  from branch b join public.messages m on m.id = b.id
-  where not (m.role = 'assistant' and m.content = '');
+  -- nothing to the model. A session this send created has no earlier
+  -- turns: its history is this message.
+  if owner is null then
+    history := json_build_array(json_build_object('role', 'user', 'content', p_content));
+  else
+    with recursive branch (id, parent_id) as (
+      select e.id, e.parent_id from public.messages e where e.id = message_id
+      union all
+      select p.id, p.parent_id from branch b join public.messages p on p.id = b.parent_id
+      where p.tokens_before >= message_tokens_before - room
+    )
+    select coalesce(
+      json_agg(json_build_object('role', m.role, 'content', m.content) order by m.seq), '[]'
+    )
+    into history
+    from branch b join public.messages m on m.id = b.id
+    where not (m.role = 'assistant' and m.content = '');
+  end if;
   return next;
 end;
 $$;
