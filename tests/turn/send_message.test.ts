@@ -80,6 +80,42 @@ Deno.test("the user message is committed before the model is called", async () =
   await api.idle();
 });
 
+Deno.test("a send whose commit fails asks the model nothing and stores nothing", async () => {
+  // the model's request is prepared while the commit is on its way: it must not leave unless the
+  // commit succeeds. A deferred trigger fails this one message at commit, as a database going
+  // away would (57P01), after send_message has answered.
+  await api.db.admin.unsafe(`
+    create function public.fail_at_commit() returns trigger language plpgsql as $$
+    begin
+      raise exception 'the database is shutting down' using errcode = '57P01';
+    end;
+    $$;
+    create constraint trigger fail_at_commit after insert on public.messages
+      deferrable initially deferred for each row
+      when (new.content = 'This commit fails') execute function public.fail_at_commit();`);
+  try {
+    const user = await api.user();
+    const session = crypto.randomUUID();
+    const asked = api.model.requests.length;
+    const response = await send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
+      messages: [{ role: "user", content: "This commit fails" }],
+    });
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("retry-after"), "5");
+    await response.body?.cancel();
+    assert.equal(api.model.requests.length, asked);
+    const [left] = await api.db.admin`
+      select (select count(*) from public.chat_sessions where id = ${session})::int as sessions,
+             (select count(*) from public.messages where chat_session_id = ${session})::int as messages,
+             (select count(*) from chat_private.replies where session_id = ${session})::int as replies`;
+    assert.deepEqual({ ...left }, { sessions: 0, messages: 0, replies: 0 });
+  } finally {
+    await api.db.admin.unsafe(`
+      drop trigger fail_at_commit on public.messages;
+      drop function public.fail_at_commit();`);
+  }
+});
+
 Deno.test("unknown extra fields (sessionId, data, message ids and parts) are accepted", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
