@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { freePort } from "../../local/database.ts";
 import { startTestApi } from "../support/api.ts";
+import { eventually } from "../support/eventually.ts";
 import { recordFigure } from "../support/figures.ts";
 import { chat, json, send, stored } from "../support/http.ts";
 
@@ -67,7 +68,7 @@ Deno.test("the model gets the system prompt and the stored history, not the clie
   ]);
 });
 
-Deno.test("the user message is committed before the model is called", async () => {
+Deno.test("the user message is committed before the reply's first byte reaches the client", async () => {
   const user = await api.user();
   const session = crypto.randomUUID();
   const response = await send(api, user, "POST", `/api/sessions/${session}`, {
@@ -80,36 +81,49 @@ Deno.test("the user message is committed before the model is called", async () =
   await api.idle();
 });
 
-Deno.test("a send whose commit fails asks the model nothing and stores nothing", async () => {
-  // the model's request is prepared while the commit is on its way: it must not leave unless the
-  // commit succeeds. A deferred trigger fails this one message at commit, as a database going
-  // away would (57P01), after send_message has answered.
+Deno.test("a send whose commit fails aborts its model call, and no reply reaches the client and nothing is stored", async () => {
+  // the model's request leaves while the commit is on its way: should the commit fail, the call
+  // is aborted and the client answered with the error, as before the model was asked. A deferred
+  // trigger fails this one message at commit, as a database going away would (57P01), after
+  // send_message has answered and a moment later, so that the model's request surely left.
   await api.db.admin.unsafe(`
     create function public.fail_at_commit() returns trigger language plpgsql as $$
     begin
+      perform pg_sleep(0.3);
       raise exception 'the database is shutting down' using errcode = '57P01';
     end;
     $$;
     create constraint trigger fail_at_commit after insert on public.messages
       deferrable initially deferred for each row
       when (new.content = 'This commit fails') execute function public.fail_at_commit();`);
+  // a reply that would not end on its own before the test does
+  api.model.script(() => ({ chunks: ["never", " sent"], delayMs: 60_000 }));
   try {
     const user = await api.user();
     const session = crypto.randomUUID();
     const asked = api.model.requests.length;
+    const abandoned = api.model.abandonedStreams;
     const response = await send(api, user, "POST", `/api/sessions/${session}?protocol=text`, {
       messages: [{ role: "user", content: "This commit fails" }],
     });
     assert.equal(response.status, 503);
     assert.equal(response.headers.get("retry-after"), "5");
     await response.body?.cancel();
-    assert.equal(api.model.requests.length, asked);
+    // the model was asked once, and its stream closed by the API, not left to run
+    assert.equal(api.model.requests.length, asked + 1);
+    await eventually(
+      () => Promise.resolve(api.model.abandonedStreams),
+      (n) => n === abandoned + 1,
+      "the model's stream closed by the API",
+    );
+    assert.equal(api.model.openStreams, 0);
     const [left] = await api.db.admin`
       select (select count(*) from public.chat_sessions where id = ${session})::int as sessions,
              (select count(*) from public.messages where chat_session_id = ${session})::int as messages,
              (select count(*) from chat_private.replies where session_id = ${session})::int as replies`;
     assert.deepEqual({ ...left }, { sessions: 0, messages: 0, replies: 0 });
   } finally {
+    api.model.script(hello);
     await api.db.admin.unsafe(`
       drop trigger fail_at_commit on public.messages;
       drop function public.fail_at_commit();`);

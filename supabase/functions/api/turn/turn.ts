@@ -91,21 +91,12 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   }, deps.log);
-  // the model may take seconds to answer: meanwhile the writer reports it is alive, as the
-  // relay's progress writes do once the reply streams (a silent writer is taken for dead)
-  const alive = setInterval(
-    () =>
-      writer.writeProgress("").catch((error) =>
-        deps.log("reporting the reply alive failed", error)
-      ),
-    config.model.replyPollMs,
-  );
   const { chunks, abort } = await askModel(
     deps,
     { model: plan.model, messages: promptOf(plan, sent.history), committed: sent.committed },
     writer,
     timing,
-  ).finally(() => clearInterval(alive));
+  );
 
   // the first message of a session, answered (an edit of it or a regeneration too, while the
   // session keeps the title it was created with)
@@ -127,12 +118,15 @@ export async function takeTurn(
 }
 
 /**
- * Opens the model's reply. Its request is prepared while the send is
- * committed and leaves once the send is durable; a send whose commit failed
- * asks the model nothing and fails with the database's error. A model that
- * cannot be reached fails here, before the API answers: the failure is saved
- * as the reply, so the history says what happened, or the reply's row is
- * released.
+ * Opens the model's reply. Its request leaves as soon as the send's rows are
+ * back, while the send's commit is still on its way, so that the commit's
+ * wait for the disk and the model's own latency overlap; nothing reaches the
+ * client before the send is durable, since the response exists only once
+ * this returns. A send whose commit failed aborts the model's request at once
+ * (no reply was stored or relayed, and no message id exists to answer) and
+ * fails with the database's error. A model that cannot be reached fails
+ * here, before the API answers: the failure is saved as the reply, so the
+ * history says what happened, or the reply's row is released.
  */
 async function askModel(
   deps: RouteDeps,
@@ -146,17 +140,25 @@ async function askModel(
     messages: ask.messages,
     signal: upstream.signal,
     idleTimeoutMs: deps.config.model.timeoutMs,
-    after: ask.committed,
   });
   opening.catch(() => {}); // awaited below, once committed
   try {
     await ask.committed;
   } catch (error) {
-    // aborted before the SDK sees the failed wait, so the request is dropped, not retried
     upstream.abort();
     throw error;
   }
   timing.lap("db", DB_LAP);
+  // the model may take seconds to answer: meanwhile the writer reports it is alive, as the
+  // relay's progress writes do once the reply streams (a silent writer is taken for dead); its
+  // row is there to write once the send is durable
+  const alive = setInterval(
+    () =>
+      writer.writeProgress("").catch((error) =>
+        deps.log("reporting the reply alive failed", error)
+      ),
+    deps.config.model.replyPollMs,
+  );
   try {
     const chunks = await opening;
     timing.lap("model", "the model's first words");
@@ -170,10 +172,12 @@ async function askModel(
       await writer.release();
     }
     throw error;
+  } finally {
+    clearInterval(alive);
   }
 }
 
-/** The Server-Timing part until the send is durable (the model's request is prepared meanwhile). */
+/** The Server-Timing part until the send is durable (the model's request is on its way meanwhile). */
 const DB_LAP = "the send decided and committed in one round trip";
 
 /** What a turn relays: the reply's chunks, and for a new reply its row and title. */
