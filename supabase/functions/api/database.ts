@@ -357,22 +357,17 @@ export async function queryAsCaller<R>(
  * lead to can be prepared while the commit is made durable. `committed`
  * settles once it is (rejecting if it failed): nothing that depends on the
  * statement's writes may leave the process before then. A failure before the
- * rows arrive rejects the whole. `whileWaiting` runs once the statement has
- * left for the server, to use the wait for its rows.
+ * rows arrive rejects the whole.
  */
 export async function queryBeforeCommit<R>(
   sql: Sql,
   claims: Claims,
   statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
-  whileWaiting?: () => void,
 ): Promise<{ rows: R; committed: Promise<void> }> {
   const early = Promise.withResolvers<R>();
   const done = inCallerTransaction(sql, claims, async (tx) => {
     const rows = statement(tx).execute();
     const committed = tx`commit`.execute();
-    // postgres.js writes what is queued on its next turn of the event loop (setImmediate): work
-    // started now would hold the statement back, work queued after its write waits only for Postgres
-    if (whileWaiting) setTimeout(whileWaiting, 0);
     rows.then(early.resolve, () => {});
     const [result] = await Promise.allSettled([rows, committed]);
     await committed;

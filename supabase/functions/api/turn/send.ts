@@ -92,8 +92,6 @@ export async function sendMessage(
   claims: UserClaims,
   limits: Config["quotas"],
   send: Send,
-  /** runs while Postgres decides the send, once the statement has left */
-  whileWaiting?: () => void,
 ): Promise<Sent> {
   const { rows: [row], committed } = await queryBeforeCommit(sql, claims, (tx) =>
     tx<Outcome[]>`
@@ -109,7 +107,7 @@ export async function sendMessage(
         p_model => ${send.model},
         p_protocol => ${send.protocol},
         p_regenerate => ${send.regenerate},
-        p_message_id => ${send.messageId})`, whileWaiting);
+        p_message_id => ${send.messageId})`);
   const sent = row!;
   if (
     sent.outcome === "new" || sent.outcome === "edit" || sent.outcome === "regenerate" ||

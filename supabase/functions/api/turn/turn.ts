@@ -12,15 +12,7 @@ import type { Protocol } from "../reply/protocols.ts";
 import type { OnDisconnect, Relay } from "../reply/relay.ts";
 import { type ReplyResponse, replyResponse } from "../reply/response.ts";
 import { replyWriter } from "../reply/row.ts";
-import {
-  askModel,
-  DB_LAP,
-  type HeldRequest,
-  holdRequest,
-  type ModelRequest,
-  requestReply,
-  samePrompt,
-} from "./ask_model.ts";
+import { askModel, DB_LAP, holdRequest, requestReply, samePrompt } from "./ask_model.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
 import { sendMessage, type StoredReply } from "./send.ts";
 import { ServerTiming } from "./server_timing.ts";
@@ -67,18 +59,11 @@ export async function takeTurn(
   const plan = await planPrompt(config.model, { content, model: request.model });
 
   // A first message's prompt is known before the send decides it (the system prompt and the
-  // message): its request is built while Postgres works on the send, and sent once the send
-  // confirms it.
-  const guess = request.alone && content !== "" && !request.regenerate &&
+  // message): its request is built while the send runs, and sent once the send confirms it.
+  const held = request.alone && content !== "" && !request.regenerate &&
       request.messageId === undefined
-    ? promptOf(plan, [{ role: "user", content }])
+    ? holdRequest(deps, plan.model, promptOf(plan, [{ role: "user", content }]))
     : undefined;
-  let held: HeldRequest | undefined;
-  let decided = false;
-  const whileWaiting = guess &&
-    (() => {
-      if (!decided) held = holdRequest(deps, plan.model, guess);
-    });
   const timing = new ServerTiming();
   const sent = await sendMessage(sql, claims, config.quotas, {
     sessionId,
@@ -90,11 +75,7 @@ export async function takeTurn(
     historyTokens: plan.historyTokens,
     model: plan.model,
     protocol: request.protocol,
-  }, whileWaiting).then((sent) => {
-    decided = true;
-    return sent;
-  }, (error) => {
-    decided = true;
+  }).catch((error) => {
     held?.drop();
     throw error;
   });
@@ -129,14 +110,10 @@ export async function takeTurn(
   // the request leaves now, the send's commit still on its way: the held one if the send
   // confirmed its prompt
   const messages = promptOf(plan, sent.history);
-  let asked: ModelRequest;
-  if (held && samePrompt(held.messages, messages)) {
-    held.send();
-    asked = held;
-  } else {
-    held?.drop();
-    asked = requestReply(deps, plan.model, messages);
-  }
+  const confirmed = held !== undefined && samePrompt(held.messages, messages);
+  if (held && !confirmed) held.drop();
+  const asked = confirmed ? held : requestReply(deps, plan.model, messages);
+  if (confirmed) held.send();
   const { chunks, abort } = await askModel(deps, asked, sent.committed, writer, timing);
 
   // the first message of a session, answered (an edit of it or a regeneration too, while the
