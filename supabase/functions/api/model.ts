@@ -28,33 +28,9 @@ export function createModelClient(config: Config["model"]): ModelClient {
           baseURL: config.baseURL,
           timeout: config.timeoutMs,
           maxRetries: config.maxRetries,
-          fetch: heldFetch,
         }),
       })),
   };
-}
-
-/**
- * Where a request's `fetchOptions` carry what it waits for (`openReply`'s
- * `after`): the SDK copies them into what it hands its `fetch`.
- */
-const SEND_AFTER = Symbol("send after");
-
-function sendAfter(after: Promise<unknown>): Record<never, never> {
-  return { [SEND_AFTER]: after };
-}
-
-/**
- * The SDK's fetch: the platform's, once what the request waits for is done,
- * so that the SDK builds a request (about a quarter of a millisecond of its
- * own work) while the database decides whether it is to be sent, and the
- * request leaves the moment it is. A request whose wait failed is never sent
- * (its caller aborts it first, so the SDK does not retry).
- */
-async function heldFetch(url: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const after = (init as { [SEND_AFTER]?: Promise<unknown> } | undefined)?.[SEND_AFTER];
-  if (after) await after;
-  return await fetch(url, init);
 }
 
 export interface PromptMessage {
@@ -109,14 +85,7 @@ export class ModelError extends Error {
  */
 export async function openReply(
   client: ModelClient,
-  request: {
-    model: string;
-    messages: PromptMessage[];
-    signal: AbortSignal;
-    idleTimeoutMs: number;
-    /** nothing is sent to the model before this resolves, and nothing ever if it rejects */
-    after?: Promise<unknown>;
-  },
+  request: { model: string; messages: PromptMessage[]; signal: AbortSignal; idleTimeoutMs: number },
 ): Promise<AsyncIterator<ReplyChunk>> {
   const upstream = new AbortController();
   let timedOut = false;
@@ -148,10 +117,7 @@ export async function openReply(
           stream: true,
           stream_options: { include_usage: true },
         },
-        {
-          signal: upstream.signal,
-          ...(request.after && { fetchOptions: sendAfter(request.after) }),
-        },
+        { signal: upstream.signal },
       );
       let finished = false;
       // the first half of a surrogate pair split across chunks waits for its second half

@@ -120,8 +120,6 @@ const readBody = (body: z.infer<typeof MessageBodyFields>) => {
     model: body.model,
     regenerate: body.trigger === "regenerate-message",
     messageId: body.messageId,
-    // no earlier message: a session's first, from a client that sends the whole conversation
-    alone: body.messages.length === 1,
     // the shape an AI SDK 5+ client sends (`submit-message`, and parts without content: ai 4.x
     // sends both and reads the data stream): it reads the UI message stream. A regeneration may
     // come from any client (ai 3/4's reload() sends it in its body), so it alone says nothing

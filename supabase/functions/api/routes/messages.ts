@@ -17,7 +17,7 @@ export function messageRoutes(deps: RouteDeps) {
 
   const send = async (
     c: Context<SignedIn>,
-    body: Pick<TurnRequest, "message" | "model" | "regenerate" | "messageId" | "alone"> & {
+    body: Pick<TurnRequest, "message" | "model" | "regenerate" | "messageId"> & {
       uiMessages: boolean;
     },
     sessionId: string,
@@ -38,7 +38,6 @@ export function messageRoutes(deps: RouteDeps) {
       model: body.model,
       regenerate: body.regenerate,
       messageId: body.messageId,
-      alone: body.alone,
       protocol,
       onDisconnect: chooseOnDisconnect(asked.on_disconnect, protocol),
     });

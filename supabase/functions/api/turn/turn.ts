@@ -7,12 +7,11 @@
  */
 import type { UserClaims } from "../auth.ts";
 import type { RouteDeps } from "../deps.ts";
-import type { ReplyChunk } from "../model.ts";
+import { ModelError, openReply, type PromptMessage, type ReplyChunk } from "../model.ts";
 import type { Protocol } from "../reply/protocols.ts";
 import type { OnDisconnect, Relay } from "../reply/relay.ts";
 import { type ReplyResponse, replyResponse } from "../reply/response.ts";
-import { replyWriter } from "../reply/row.ts";
-import { askModel, DB_LAP, holdRequest, requestReply, samePrompt } from "./ask_model.ts";
+import { type ReplyWriter, replyWriter } from "../reply/row.ts";
 import { planPrompt, promptOf } from "./prompt.ts";
 import { sendMessage, type StoredReply } from "./send.ts";
 import { ServerTiming } from "./server_timing.ts";
@@ -31,11 +30,6 @@ export interface TurnRequest {
   messageId: string | undefined;
   /** the model asked for, if any */
   model: string | undefined;
-  /**
-   * the body held no earlier message: a session's first, from a client that sends the whole
-   * conversation (a hint only: the send decides)
-   */
-  alone: boolean;
   protocol: Protocol;
   /** what the client leaving does to the reply (`chooseOnDisconnect`) */
   onDisconnect: OnDisconnect;
@@ -58,12 +52,6 @@ export async function takeTurn(
   const content = message?.content ?? "";
   const plan = await planPrompt(config.model, { content, model: request.model });
 
-  // A first message's prompt is known before the send decides it (the system prompt and the
-  // message): its request is built while the send runs, and sent once the send confirms it.
-  const held = request.alone && content !== "" && !request.regenerate &&
-      request.messageId === undefined
-    ? holdRequest(deps, plan.model, promptOf(plan, [{ role: "user", content }]))
-    : undefined;
   const timing = new ServerTiming();
   const sent = await sendMessage(sql, claims, config.quotas, {
     sessionId,
@@ -75,9 +63,6 @@ export async function takeTurn(
     historyTokens: plan.historyTokens,
     model: plan.model,
     protocol: request.protocol,
-  }).catch((error) => {
-    held?.drop();
-    throw error;
   });
 
   const answer = (replyId: string, model: string, reply: Reply) =>
@@ -93,7 +78,6 @@ export async function takeTurn(
     );
   if (sent.outcome === "replay") {
     // a retried send whose reply is complete: answer with it again, call no model, write nothing
-    held?.drop();
     timing.lap("db", DB_LAP);
     const { reply } = sent;
     return answer(reply.id, reply.model || plan.model, { chunks: replay(reply), abort: () => {} });
@@ -107,14 +91,12 @@ export async function takeTurn(
     model: plan.model,
     protocol: request.protocol,
   }, deps.log);
-  // the request leaves now, the send's commit still on its way: the held one if the send
-  // confirmed its prompt
-  const messages = promptOf(plan, sent.history);
-  const confirmed = held !== undefined && samePrompt(held.messages, messages);
-  if (held && !confirmed) held.drop();
-  const asked = confirmed ? held : requestReply(deps, plan.model, messages);
-  if (confirmed) held.send();
-  const { chunks, abort } = await askModel(deps, asked, sent.committed, writer, timing);
+  const { chunks, abort } = await askModel(
+    deps,
+    { model: plan.model, messages: promptOf(plan, sent.history), committed: sent.committed },
+    writer,
+    timing,
+  );
 
   // the first message of a session, answered (an edit of it or a regeneration too, while the
   // session keeps the title it was created with)
@@ -134,6 +116,69 @@ export async function takeTurn(
       : undefined,
   });
 }
+
+/**
+ * Opens the model's reply. Its request leaves as soon as the send's rows are
+ * back, while the send's commit is still on its way, so that the commit's
+ * wait for the disk and the model's own latency overlap; nothing reaches the
+ * client before the send is durable, since the response exists only once
+ * this returns. A send whose commit failed aborts the model's request at once
+ * (no reply was stored or relayed, and no message id exists to answer) and
+ * fails with the database's error. A model that cannot be reached fails
+ * here, before the API answers: the failure is saved as the reply, so the
+ * history says what happened, or the reply's row is released.
+ */
+async function askModel(
+  deps: RouteDeps,
+  ask: { model: string; messages: PromptMessage[]; committed: Promise<void> },
+  writer: ReplyWriter,
+  timing: ServerTiming,
+): Promise<{ chunks: AsyncIterator<ReplyChunk>; abort: () => void }> {
+  const upstream = new AbortController();
+  const opening = openReply(deps.model, {
+    model: ask.model,
+    messages: ask.messages,
+    signal: upstream.signal,
+    idleTimeoutMs: deps.config.model.timeoutMs,
+  });
+  opening.catch(() => {}); // awaited below, once committed
+  try {
+    await ask.committed;
+  } catch (error) {
+    upstream.abort();
+    throw error;
+  }
+  timing.lap("db", DB_LAP);
+  // the model may take seconds to answer: meanwhile the writer reports it is alive, as the
+  // relay's progress writes do once the reply streams (a silent writer is taken for dead); its
+  // row is there to write once the send is durable
+  const alive = setInterval(
+    () =>
+      writer.writeProgress("").catch((error) =>
+        deps.log("reporting the reply alive failed", error)
+      ),
+    deps.config.model.replyPollMs,
+  );
+  try {
+    const chunks = await opening;
+    timing.lap("model", "the model's first words");
+    return { chunks, abort: () => upstream.abort() };
+  } catch (error) {
+    if (error instanceof ModelError) {
+      await writer.save("", error.ending).catch((e) =>
+        deps.log("saving the failed reply failed", e)
+      );
+    } else {
+      await writer.release();
+    }
+    throw error;
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+/** The Server-Timing part until the send is durable (the model's request is on its way meanwhile). */
+const DB_LAP = "the send decided and committed in one round trip";
 
 /** What a turn relays: the reply's chunks, and for a new reply its row and title. */
 type Reply = Pick<Relay, "chunks" | "abort" | "row" | "title">;
