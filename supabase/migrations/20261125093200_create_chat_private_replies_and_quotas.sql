@@ -497,8 +497,10 @@ begin
     return;
   end if;
   insert into chat_private.message_sends (user_id) values (uid);
-  -- the branch this send answers is current, decided last
-  update public.chat_sessions s set current_message_id = message_id where s.id = p_session_id;
+  -- the branch this send answers is current, decided last (a new message after the current
+  -- leaf was made current by its trigger already: no second write of the session's row)
+  update public.chat_sessions s set current_message_id = message_id
+  where s.id = p_session_id and s.current_message_id is distinct from message_id;
 
   -- The newest turns of the message's branch that fit the room the budget
   -- leaves, read up the branch from the message by primary key, stopping at
