@@ -5,11 +5,11 @@
  * or beside the message it edits; a regeneration stores none), makes its
  * branch current, reads the history that fits up the branch and creates the
  * reply, or says why not, in one statement. It travels
- * with its transaction's begin, claims and commit: one round trip, committed
- * before the model is called so that nothing the user sent is lost (a send
- * the model answers is returned with its commit still on its way, so that the
- * model's request can be prepared meanwhile). Every outcome that writes no
- * reply is answered here, from one table.
+ * with its transaction's begin, claims and commit: one round trip. A send the
+ * model answers is returned with its commit still on its way, so that the
+ * model's request can leave meanwhile; nothing reaches the client before
+ * `committed` resolves, so nothing the user sent is lost. Every outcome that
+ * writes no reply is answered here, from one table, once committed.
  */
 import type { UserClaims } from "../auth.ts";
 import type { Config } from "../config.ts";
@@ -52,8 +52,8 @@ export interface ReplyToWrite {
   /** the session still has the title it was created with */
   untitled: boolean;
   /**
-   * Settles once the send is durable, rejecting if its commit failed: the model
-   * must not be asked anything before.
+   * Settles once the send is durable, rejecting if its commit failed: nothing of
+   * the reply may reach the client before, and a failure aborts the model's request.
    */
   committed: Promise<void>;
 }
