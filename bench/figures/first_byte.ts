@@ -52,8 +52,9 @@ export const firstByte: Figure = {
         met: median(added50) < 2,
       }],
       lines: [
-        "A first message to a new session (session created, message stored, history read, reply created, all committed",
-        "in one round trip; the quotas are off here, figure 2 counts them) against the",
+        "A first message to a new session (session created, message stored, reply created, all committed in one round",
+        "trip; the quotas are off here, figure 2 counts them; the model's request leaves when the send's rows arrive,",
+        "the reply's first byte once the commit is durable) against the",
         "stand-in asked **direct**ly for the same reply; 200 sequential requests per run; min / **median** / max over runs.",
         "Target: median added under 2 ms on loopback.",
         "",
@@ -72,10 +73,10 @@ export const firstByte: Figure = {
         "",
         "| part | p50 ms |",
         "| --- | --- |",
-        `| db: one round trip, until the send is durable (begin, send_message, commit; the model's request is prepared meanwhile) | ${
+        `| db: one round trip, until the send is durable (begin, send_message, commit; the model's request on its way meanwhile) | ${
           median(runs.flatMap((r) => r.db)).toFixed(2)
         } |`,
-        `| model: from then until the model's first words (the direct baseline is most of it) | ${
+        `| model: from then until the model's first words (about 0 when they came before the commit was durable) | ${
           median(runs.flatMap((r) => r.model)).toFixed(2)
         } |`,
         `| rest: HTTP both ways, token, validation, planning, the response and its first write | ${
