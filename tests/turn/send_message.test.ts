@@ -111,10 +111,12 @@ Deno.test("a send whose commit fails aborts its model call, and no reply reaches
     await response.body?.cancel();
     // the model was asked once, and its stream closed by the API, not left to run
     assert.equal(api.model.requests.length, asked + 1);
+    // at once, not when the model's silence would time it out (OPENAI_TIMEOUT_MS is 2 s here)
     await eventually(
       () => Promise.resolve(api.model.abandonedStreams),
       (n) => n === abandoned + 1,
       "the model's stream closed by the API",
+      1000,
     );
     assert.equal(api.model.openStreams, 0);
     const [left] = await api.db.admin`
