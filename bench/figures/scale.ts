@@ -1,0 +1,357 @@
+/**
+ * 12. At scale: 1,000 replies streaming at once through two API instances on one Postgres, and
+ * what they cost the database, read from Postgres's own statistics (see bench/database_load.ts),
+ * so the figure measures whatever write path the replies use. The baselines, measured in the same
+ * run: the same streams read directly from the stand-in model (first byte), and one reply alone
+ * (what a reply costs the database with nothing beside it), so the figures are ratios and costs
+ * per reply, which a user multiplies to size a project (docs/benchmarks.md, "At scale").
+ *
+ * BENCH_SCALE_STREAMS (default 1000), BENCH_SCALE_PROTOCOL (default ui: the AI SDK 5+ client,
+ * which can re-attach, so the reply is resumable) and BENCH_SCALE_POOL (DB_POOL_MAX per instance,
+ * default 3, the function's own default) change the run.
+ */
+import { type Counters, DatabaseLoad, type Delta, delta } from "../database_load.ts";
+import type { Bench, Figure, Started } from "../figure.ts";
+import { percentile } from "../processes.ts";
+
+const STREAMS = Number(Deno.env.get("BENCH_SCALE_STREAMS") ?? 1000);
+const PROTOCOL = Deno.env.get("BENCH_SCALE_PROTOCOL") ?? "ui";
+const POOL = Number(Deno.env.get("BENCH_SCALE_POOL") ?? 3);
+const INSTANCES = 2;
+/** a reply of 400 tokens, 50 ms apart (20 tokens/s: a realistic model pace), 20 s long */
+const TOKENS = 400;
+const GAP_MS = 50;
+export const SCALE_MODEL = `slow-${TOKENS}-${GAP_MS}`;
+/** the streams start evenly over this many seconds, so all of them stream at once for ~10 s */
+const RAMP_SECONDS = 10;
+/** users each send this many at once (the default QUOTA_CONCURRENT_STREAMS) */
+const PER_USER = 5;
+/** every token is `w<i> `: the reply's text, and the marks of its first and last word */
+const FIRST = "w0 ";
+const LAST = `w${TOKENS - 1} `;
+const TEXT_BYTES = Array.from({ length: TOKENS }, (_, i) => `w${i} `).join("").length;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Outcome {
+  /** HTTP status, or 0 when the request failed */
+  status: number;
+  /** ms from sending to the first word of the reply */
+  firstText: number;
+  /** ms from sending to the end */
+  total: number;
+  /** the last word arrived */
+  complete: boolean;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** Sends one request and reads its body to the end, noting when the first and the last word come. */
+async function stream(url: string, init: RequestInit): Promise<Outcome> {
+  const startedAt = performance.now();
+  let firstText = NaN;
+  let complete = false;
+  let status = 0;
+  try {
+    const response = await fetch(url, init);
+    status = response.status;
+    const decoder = new TextDecoder();
+    const reader = response.body!.getReader();
+    // the words' marks may be split between two reads: keep the end of the previous one
+    let tail = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      const seen = tail + decoder.decode(r.value, { stream: true });
+      if (Number.isNaN(firstText) && seen.includes(FIRST)) {
+        firstText = performance.now() - startedAt;
+      }
+      if (seen.includes(LAST)) complete = true;
+      tail = seen.slice(-16);
+    }
+  } catch {
+    status = status || 0;
+  }
+  const endedAt = performance.now();
+  return { status, firstText, total: endedAt - startedAt, complete, startedAt, endedAt };
+}
+
+/** Starts `count` requests evenly over the ramp and waits for all of them. */
+function ramped(count: number, request: (i: number) => Promise<Outcome>): Promise<Outcome[]> {
+  const gap = (RAMP_SECONDS * 1000) / count;
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      await sleep(i * gap);
+      return request(i);
+    }),
+  );
+}
+
+const directRequest = (bench: Bench) => () =>
+  stream(`${bench.modelUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer bench" },
+    body: JSON.stringify({
+      model: SCALE_MODEL,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    }),
+  });
+
+const apiRequest = (api: Started, auth: Record<string, string>) =>
+  stream(`${api.url}/api/sessions/${crypto.randomUUID()}?protocol=${PROTOCOL}`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      messages: [{ role: "user", content: "Tell me something at length." }],
+      model: SCALE_MODEL,
+    }),
+  });
+
+/** Waits until no connection of the API is open, so every statistic it kept has reached Postgres. */
+async function untilApiGone(load: DatabaseLoad) {
+  for (let i = 0; i < 100; i++) {
+    if (!(await load.activity()).open["chat-api"]) return;
+    await sleep(100);
+  }
+}
+
+const apiEnv = {
+  // the function's defaults: one user may stream 5 replies at once
+  QUOTA_MESSAGES_PER_DAY: "1000",
+  QUOTA_CONCURRENT_STREAMS: String(PER_USER),
+};
+
+export const scale: Figure = {
+  name: "scale",
+  title: "12. At scale: 1,000 concurrent replies",
+  async run(bench) {
+    const load = new DatabaseLoad(bench.db.url);
+    const started: Started[] = [];
+    const loadBefore = Deno.loadavg()[0]!;
+    try {
+      const users = [] as Record<string, string>[];
+      for (let u = 0; u < Math.ceil(STREAMS / PER_USER); u++) {
+        users.push((await bench.signUp()).auth);
+      }
+
+      // one reply alone, on an instance of its own that is then stopped: a process's statistics
+      // reach Postgres when its connections close
+      bench.log(`scale: one reply alone (${TOKENS} tokens, ${GAP_MS} ms apart)`);
+      const solo = await bench.startApi({ poolMax: POOL, env: apiEnv });
+      started.push(solo);
+      const soloFrom = await load.counters();
+      const soloReply = await apiRequest(solo, users[0]!);
+      await solo.stop();
+      await untilApiGone(load);
+      const alone = delta(soloFrom, await load.counters());
+      if (soloReply.status !== 200 || !soloReply.complete) {
+        throw new Error(`scale: the reply alone answered ${soloReply.status}`);
+      }
+
+      bench.log(`scale: ${STREAMS} streams direct from the stand-in model`);
+      const direct = await ramped(STREAMS, directRequest(bench));
+
+      bench.log(`scale: ${STREAMS} streams through ${INSTANCES} API instances (pool ${POOL} each)`);
+      const apis: Started[] = [];
+      for (let i = 0; i < INSTANCES; i++) {
+        const api = await bench.startApi({ poolMax: POOL, env: apiEnv });
+        started.push(api);
+        apis.push(api);
+        // its first reply imports the model SDK: not what this figure measures
+        await stream(`${api.url}/api/sessions/${crypto.randomUUID()}?protocol=${PROTOCOL}`, {
+          method: "POST",
+          headers: { ...users[0]!, "content-type": "application/json" },
+          body: JSON.stringify({
+            messages: [{ role: "user", content: "warm" }],
+            model: "chunks-1",
+          }),
+        });
+      }
+      const sampler = load.sample(500);
+      const from = await load.counters();
+      const outcomes = await ramped(
+        STREAMS,
+        (i) => apiRequest(apis[i % INSTANCES]!, users[Math.floor(i / PER_USER)]!),
+      );
+      const streamedUntil = performance.now();
+      const { activity, counters } = await sampler.stop();
+      const loadPeak = Deno.loadavg()[0]!;
+      for (const api of apis) await api.stop();
+      await untilApiGone(load);
+      const to = await load.counters();
+
+      return report({
+        alone,
+        direct,
+        outcomes,
+        whole: delta(from, to),
+        aloneSeconds: soloReply.total / 1000,
+        window: (streamedUntil - from.at) / 1000,
+        counters,
+        activity: activity.filter((a) => a.at <= streamedUntil),
+        loadavg: [loadBefore, loadPeak],
+      });
+    } finally {
+      for (const process of started) await process.stop();
+      await load.end();
+    }
+  },
+};
+
+function report(m: {
+  alone: Delta;
+  direct: Outcome[];
+  outcomes: Outcome[];
+  whole: Delta;
+  aloneSeconds: number;
+  window: number;
+  counters: Counters[];
+  activity: { at: number; open: Record<string, number>; busy: Record<string, number> }[];
+  loadavg: number[];
+}) {
+  const ok = m.outcomes.filter((o) => o.status === 200 && o.complete);
+  const failed = m.outcomes.length - ok.length;
+  const statuses = Object.entries(
+    Object.groupBy(
+      m.outcomes.filter((o) => !(o.status === 200 && o.complete)),
+      (o) => o.status === 200 ? "200, cut short" : o.status ? String(o.status) : "no answer",
+    ),
+  ).map(([status, list]) => `${status}: ${list!.length}`).join(", ");
+  const directFirst = m.direct.filter((o) => o.complete).map((o) => o.firstText);
+  const apiFirst = ok.map((o) => o.firstText);
+  const p = (values: number[], q: number) => values.length ? percentile(values, q) : NaN;
+  const ms = (v: number) => `${v.toFixed(0)} ms`;
+  const p99Ratio = p(apiFirst, 99) / p(directFirst, 99);
+
+  // all of them streaming: from the last start to the first end
+  const lastStart = Math.max(...m.outcomes.map((o) => o.startedAt));
+  const firstEnd = Math.min(...m.outcomes.map((o) => o.endedAt));
+  const plateau = m.counters.filter((c) => c.at >= lastStart && c.at <= firstEnd);
+  const plateauDelta = plateau.length >= 2 ? delta(plateau[0]!, plateau.at(-1)!) : undefined;
+  // the busiest second, from consecutive samples 500 ms apart
+  const perSecond = m.counters.slice(2).map((c, i) => delta(m.counters[i]!, c));
+  const peak = (f: (d: Delta) => number) => Math.max(0, ...perSecond.map((d) => f(d) / d.seconds));
+
+  const api = (
+    a: { open: Record<string, number>; busy: Record<string, number> },
+    k: "open" | "busy",
+  ) => a[k]["chat-api"] ?? 0;
+  const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / (values.length || 1);
+  const open = m.activity.map((a) => api(a, "open"));
+  const busy = m.activity.map((a) => api(a, "busy"));
+  const apps = [...new Set(m.activity.flatMap((a) => Object.keys(a.open)))].sort();
+
+  const w = m.whole;
+  const replies = m.outcomes.length;
+  const commits = w.commits;
+  const mb = (bytes: number) => bytes / 1e6;
+  const perReply = {
+    wal: w.walBytes / replies,
+    rows: w.rows / replies,
+    commits: commits / replies,
+  };
+  const tableRows = Object.entries(w.tables).sort(([a], [b]) => a.localeCompare(b)).map((
+    [name, t],
+  ) =>
+    `| ${name} | ${(t.inserted / replies).toFixed(2)} | ${(t.updated / replies).toFixed(2)} | ${
+      (t.hot / replies).toFixed(2)
+    } | ${(t.deleted / replies).toFixed(2)} |`
+  );
+
+  return {
+    verdicts: [{
+      figure: `12. ${replies} concurrent replies, failures`,
+      target: "0",
+      measured: String(failed),
+      met: failed === 0,
+    }],
+    lines: [
+      `${replies} replies (protocol \`${PROTOCOL}\`) of ${TOKENS} tokens ${GAP_MS} ms apart ` +
+      `(${TEXT_BYTES} bytes of text, ${(TOKENS * GAP_MS / 1000).toFixed(0)} s each), started ` +
+      `evenly over ${RAMP_SECONDS} s by ${
+        Math.ceil(replies / PER_USER)
+      } users (${PER_USER} each, ` +
+      `the default concurrent quota), each a new session, spread over **${INSTANCES} API ` +
+      `instances** with \`DB_POOL_MAX=${POOL}\` each, on one Postgres; the stand-in model in a process ` +
+      `of its own, the clients in the benchmark's. Measured by Postgres's own statistics ` +
+      "(`pg_stat_database`, `pg_stat_user_tables`, `pg_stat_wal`, `pg_stat_io`, " +
+      "`pg_current_wal_lsn()`, `pg_stat_activity` every 500 ms). Baselines in the same run: the " +
+      "same streams read **direct** from the stand-in model, and one reply **alone**. Load " +
+      `average (1 min) ${m.loadavg[0]!.toFixed(1)} before, ${
+        m.loadavg[1]!.toFixed(1)
+      } at the end ` +
+      `of the run, on ${navigator.hardwareConcurrency} cores shared with other work.`,
+      "",
+      "| replies | value |",
+      "| --- | --- |",
+      `| completed intact | **${ok.length} / ${replies}**${failed ? ` (${statuses})` : ""} |`,
+      `| first word, direct p50 / p99 | ${ms(p(directFirst, 50))} / ${ms(p(directFirst, 99))} |`,
+      `| first word, through the API p50 / p99 | ${ms(p(apiFirst, 50))} / **${
+        ms(p(apiFirst, 99))
+      }** |`,
+      `| **p99 first word, API ÷ direct** | **${p99Ratio.toFixed(2)}** |`,
+      `| reply duration through the API p50 / p99 (alone: ${m.aloneSeconds.toFixed(1)} s) | ${
+        (p(ok.map((o) => o.total), 50) / 1000).toFixed(1)
+      } s / ${(p(ok.map((o) => o.total), 99) / 1000).toFixed(1)} s |`,
+      "",
+      `The database, over the ${
+        m.window.toFixed(1)
+      } s from the first send to the last reply's end ` +
+      `(mean), while all ${replies} streamed at once (${
+        plateauDelta ? `${plateauDelta.seconds.toFixed(1)} s` : "not sampled"
+      }), and in the busiest second:`,
+      "",
+      "| | mean | all streaming | busiest second |",
+      "| --- | --- | --- | --- |",
+      `| transactions committed /s | ${(commits / m.window).toFixed(0)} | ${
+        plateauDelta ? (plateauDelta.commits / plateauDelta.seconds).toFixed(0) : "–"
+      } | ${peak((d) => d.commits).toFixed(0)} |`,
+      `| rows written /s (inserted + updated + deleted) | ${(w.rows / m.window).toFixed(0)} | ${
+        plateauDelta ? (plateauDelta.rows / plateauDelta.seconds).toFixed(0) : "–"
+      } | ${peak((d) => d.rows).toFixed(0)} |`,
+      `| WAL MB/s | ${mb(w.walBytes / m.window).toFixed(2)} | ${
+        plateauDelta ? mb(plateauDelta.walBytes / plateauDelta.seconds).toFixed(2) : "–"
+      } | ${mb(peak((d) => d.walBytes)).toFixed(2)} |`,
+      `| WAL writes + syncs /s (the disk's write IOPS for commits) | ${
+        ((w.walWrites + w.walSyncs) / m.window).toFixed(0)
+      } | ${
+        plateauDelta
+          ? ((plateauDelta.walWrites + plateauDelta.walSyncs) / plateauDelta.seconds).toFixed(0)
+          : "–"
+      } | ${peak((d) => d.walWrites + d.walSyncs).toFixed(0)} |`,
+      `| data pages written /s (8 kB; most wait for a checkpoint) | ${
+        (w.pageWrites / m.window).toFixed(0)
+      } | | |`,
+      `| API connections open (max ${INSTANCES} × ${POOL}) | ${mean(open).toFixed(1)} | | max ${
+        Math.max(0, ...open)
+      } |`,
+      `| of which busy (in a statement or transaction) | ${mean(busy).toFixed(2)} | | max ${
+        Math.max(0, ...busy)
+      } |`,
+      "",
+      `Connections seen, by \`application_name\` (max open): ${
+        apps.map((a) => `${a} ${Math.max(0, ...m.activity.map((s) => s.open[a] ?? 0))}`).join(
+          ", ",
+        )
+      }.`,
+      "",
+      "Per reply (the whole run's totals ÷ replies; a send, its progress and its save), against one " +
+      "reply alone:",
+      "",
+      "| per reply | at scale | alone |",
+      "| --- | --- | --- |",
+      `| transactions | ${perReply.commits.toFixed(1)} | ${m.alone.commits} |`,
+      `| rows written | ${perReply.rows.toFixed(1)} | ${m.alone.rows} |`,
+      `| WAL kB | ${(perReply.wal / 1000).toFixed(1)} | ${(m.alone.walBytes / 1000).toFixed(1)} |`,
+      `| WAL ÷ the reply's text (${TEXT_BYTES} bytes) | ${
+        (perReply.wal / TEXT_BYTES).toFixed(1)
+      } | ${(m.alone.walBytes / TEXT_BYTES).toFixed(1)} |`,
+      `| WAL full-page images | ${(w.walFpi / replies).toFixed(2)} | ${m.alone.walFpi} |`,
+      "",
+      "Rows written per reply, by table:",
+      "",
+      "| table | inserted | updated | of which HOT | deleted |",
+      "| --- | --- | --- | --- | --- |",
+      ...tableRows,
+    ],
+  };
+}
