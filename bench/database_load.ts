@@ -12,6 +12,8 @@ export interface Counters {
   at: number;
   /** WAL position, in bytes (cluster-wide: everything this server wrote) */
   lsn: number;
+  /** the database's size on disk, in bytes (tables, indexes, TOAST, free space not yet reused) */
+  size: number;
   commits: number;
   rollbacks: number;
   /** rows inserted, updated and deleted in this database */
@@ -77,12 +79,14 @@ export class DatabaseLoad {
     const [row] = await this.#server<
       {
         lsn: string;
+        size: string;
         db: Record<string, number>;
         wal: Record<string, number>;
         io: { writes: number; fsyncs: number };
       }[]
     >`
       select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text as lsn,
+             pg_database_size(${this.#name})::text as size,
              (select to_jsonb(d) from pg_stat_database d where datname = ${this.#name}) as db,
              (select to_jsonb(w) from pg_stat_wal w) as wal,
              (select jsonb_build_object('writes', coalesce(sum(writes), 0),
@@ -92,6 +96,7 @@ export class DatabaseLoad {
     return {
       at: performance.now(),
       lsn: Number(row!.lsn),
+      size: Number(row!.size),
       commits: num(row!.db.xact_commit),
       rollbacks: num(row!.db.xact_rollback),
       inserted: num(row!.db.tup_inserted),
@@ -118,6 +123,27 @@ export class DatabaseLoad {
       open: Object.fromEntries(rows.map((r) => [r.app, r.open])),
       busy: Object.fromEntries(rows.map((r) => [r.app, r.busy])),
     };
+  }
+
+  /**
+   * CPU seconds the whole Postgres server has used so far (this machine's server only): the
+   * postmaster's own and its reaped children's, plus its live children's (the backends, the
+   * checkpointer, the WAL writer), from /proc. The postmaster is the checkpointer's parent.
+   */
+  async cpuSeconds(): Promise<number> {
+    const [row] = await this.#server<{ pid: number }[]>`
+      select pid from pg_stat_activity where backend_type = 'checkpointer'`;
+    const postmaster = procStat(row!.pid)?.ppid;
+    if (!postmaster) return NaN;
+    const own = procStat(postmaster)!;
+    let ticks = own.utime + own.stime + own.cutime + own.cstime;
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      const child = procStat(Number(entry.name));
+      if (child?.ppid === postmaster) ticks += child.utime + child.stime;
+    }
+    // Linux counts in clock ticks of 1/100 s (USER_HZ) on every architecture it reports to users
+    return ticks / 100;
   }
 
   /** Samples `activity` and `counters` every `everyMs` until `stop()`, which returns them all. */
@@ -167,6 +193,7 @@ export function delta(from: Counters, to: Counters) {
   return {
     seconds: (to.at - from.at) / 1000,
     walBytes: to.lsn - from.lsn,
+    grownBytes: to.size - from.size,
     commits: to.commits - from.commits,
     rollbacks: to.rollbacks - from.rollbacks,
     rows: (to.inserted - from.inserted) + (to.updated - from.updated) +
@@ -182,3 +209,23 @@ export function delta(from: Counters, to: Counters) {
 }
 
 export type Delta = ReturnType<typeof delta>;
+
+/** The fields of /proc/<pid>/stat used here, or undefined when the process is gone. */
+export function procStat(pid: number) {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  // the command name is in parentheses and may hold spaces: the fields start after its end
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ").map(Number);
+  // fields[0] is the state (field 3 of proc(5)); ppid is field 4, utime..cstime 14..17
+  return {
+    ppid: fields[1]!,
+    utime: fields[11]!,
+    stime: fields[12]!,
+    cutime: fields[13]!,
+    cstime: fields[14]!,
+  };
+}

@@ -10,18 +10,25 @@
  * which can re-attach, so the reply is resumable) and BENCH_SCALE_POOL (DB_POOL_MAX per instance,
  * default 3, the function's own default) change the run.
  */
-import { type Counters, DatabaseLoad, type Delta, delta } from "../database_load.ts";
+import { type Counters, DatabaseLoad, type Delta, delta, procStat } from "../database_load.ts";
 import type { Bench, Figure, Started } from "../figure.ts";
 import { percentile } from "../processes.ts";
+import { COMPUTE_SIZES } from "../compute_sizes.ts";
 
 const STREAMS = Number(Deno.env.get("BENCH_SCALE_STREAMS") ?? 1000);
 const PROTOCOL = Deno.env.get("BENCH_SCALE_PROTOCOL") ?? "ui";
 const POOL = Number(Deno.env.get("BENCH_SCALE_POOL") ?? 3);
 const INSTANCES = 2;
-/** a reply of 400 tokens, 50 ms apart (20 tokens/s: a realistic model pace), 20 s long */
+/**
+ * a reply of 400 tokens at 20 tokens/s (a realistic model pace), 20 s long, in chunks of 5 tokens
+ * every 250 ms: a real model sends a token per event, which costs the function CPU per event but
+ * the database nothing more (progress is written at most every REPLY_PERSIST_MS, 250 ms), and
+ * 20,000 events a second do not fit on this machine beside everything else
+ */
 const TOKENS = 400;
-const GAP_MS = 50;
-export const SCALE_MODEL = `slow-${TOKENS}-${GAP_MS}`;
+const PER_CHUNK = 5;
+const GAP_MS = 250;
+export const SCALE_MODEL = `slow-${TOKENS / PER_CHUNK}-${GAP_MS}-${PER_CHUNK}`;
 /** the streams start evenly over this many seconds, so all of them stream at once for ~10 s */
 const RAMP_SECONDS = 10;
 /** users each send this many at once (the default QUOTA_CONCURRENT_STREAMS) */
@@ -114,6 +121,14 @@ async function untilApiGone(load: DatabaseLoad) {
   }
 }
 
+/** CPU seconds the API processes have used so far */
+function apiCpuSeconds(apis: Started[]): number {
+  return apis.reduce((sum, api) => {
+    const stat = procStat(api.pid);
+    return sum + (stat ? (stat.utime + stat.stime) / 100 : 0);
+  }, 0);
+}
+
 const apiEnv = {
   // the function's defaults: one user may stream 5 replies at once
   QUOTA_MESSAGES_PER_DAY: "1000",
@@ -133,9 +148,12 @@ export const scale: Figure = {
         users.push((await bench.signUp()).auth);
       }
 
+      // an idle connection's statistics reach the shared view within 10 s (PGSTAT_IDLE_INTERVAL):
+      // the sign-ups' (and any earlier figure's) must not be counted as the reply's
+      await sleep(11_000);
       // one reply alone, on an instance of its own that is then stopped: a process's statistics
       // reach Postgres when its connections close
-      bench.log(`scale: one reply alone (${TOKENS} tokens, ${GAP_MS} ms apart)`);
+      bench.log(`scale: one reply alone (${SCALE_MODEL})`);
       const solo = await bench.startApi({ poolMax: POOL, env: apiEnv });
       started.push(solo);
       const soloFrom = await load.counters();
@@ -167,12 +185,17 @@ export const scale: Figure = {
         });
       }
       const sampler = load.sample(500);
+      const cpuFrom = { db: await load.cpuSeconds(), api: apiCpuSeconds(apis) };
       const from = await load.counters();
       const outcomes = await ramped(
         STREAMS,
         (i) => apiRequest(apis[i % INSTANCES]!, users[Math.floor(i / PER_USER)]!),
       );
       const streamedUntil = performance.now();
+      const cpu = {
+        db: (await load.cpuSeconds()) - cpuFrom.db,
+        api: apiCpuSeconds(apis) - cpuFrom.api,
+      };
       const { activity, counters } = await sampler.stop();
       const loadPeak = Deno.loadavg()[0]!;
       for (const api of apis) await api.stop();
@@ -185,6 +208,7 @@ export const scale: Figure = {
         outcomes,
         whole: delta(from, to),
         aloneSeconds: soloReply.total / 1000,
+        cpu,
         window: (streamedUntil - from.at) / 1000,
         counters,
         activity: activity.filter((a) => a.at <= streamedUntil),
@@ -203,6 +227,8 @@ function report(m: {
   outcomes: Outcome[];
   whole: Delta;
   aloneSeconds: number;
+  /** CPU seconds used while the replies streamed, by Postgres and by the API instances together */
+  cpu: { db: number; api: number };
   window: number;
   counters: Counters[];
   activity: { at: number; open: Record<string, number>; busy: Record<string, number> }[];
@@ -224,7 +250,7 @@ function report(m: {
 
   // all of them streaming: from the last start to the first end
   const lastStart = Math.max(...m.outcomes.map((o) => o.startedAt));
-  const firstEnd = Math.min(...m.outcomes.map((o) => o.endedAt));
+  const firstEnd = Math.min(...ok.map((o) => o.endedAt));
   const plateau = m.counters.filter((c) => c.at >= lastStart && c.at <= firstEnd);
   const plateauDelta = plateau.length >= 2 ? delta(plateau[0]!, plateau.at(-1)!) : undefined;
   // the busiest second, from consecutive samples 500 ms apart
@@ -257,6 +283,18 @@ function report(m: {
     } | ${(t.deleted / replies).toFixed(2)} |`
   );
 
+  // what one reply costs for each second it streams: the unit a project is sized in (N replies
+  // streaming at once cost N times this), the whole window's totals over the replies' seconds
+  const replySeconds = m.outcomes.reduce((sum, o) => sum + o.total, 0) / 1000;
+  const perSecond1 = {
+    commits: commits / replySeconds,
+    walBytes: w.walBytes / replySeconds,
+    io: (w.walWrites + w.walSyncs + w.pageWrites) / replySeconds,
+    dbCores: m.cpu.db / replySeconds,
+    busy: (mean(busy) * m.window) / replySeconds,
+  };
+  const sizing = sizingTable(perSecond1);
+
   return {
     verdicts: [{
       figure: `12. ${replies} concurrent replies, failures`,
@@ -265,8 +303,10 @@ function report(m: {
       met: failed === 0,
     }],
     lines: [
-      `${replies} replies (protocol \`${PROTOCOL}\`) of ${TOKENS} tokens ${GAP_MS} ms apart ` +
-      `(${TEXT_BYTES} bytes of text, ${(TOKENS * GAP_MS / 1000).toFixed(0)} s each), started ` +
+      `${replies} replies (protocol \`${PROTOCOL}\`) of ${TOKENS} tokens, ${PER_CHUNK} every ${GAP_MS} ` +
+      `ms (${TEXT_BYTES} bytes of text, ${
+        (TOKENS / PER_CHUNK * GAP_MS / 1000).toFixed(0)
+      } s each), started ` +
       `evenly over ${RAMP_SECONDS} s by ${
         Math.ceil(replies / PER_USER)
       } users (${PER_USER} each, ` +
@@ -321,6 +361,12 @@ function report(m: {
       `| data pages written /s (8 kB; most wait for a checkpoint) | ${
         (w.pageWrites / m.window).toFixed(0)
       } | | |`,
+      `| CPU cores used by Postgres (all its processes) | ${
+        (m.cpu.db / m.window).toFixed(2)
+      } | | |`,
+      `| CPU cores used by the ${INSTANCES} API instances | ${
+        (m.cpu.api / m.window).toFixed(2)
+      } | | |`,
       `| API connections open (max ${INSTANCES} × ${POOL}) | ${mean(open).toFixed(1)} | | max ${
         Math.max(0, ...open)
       } |`,
@@ -345,6 +391,13 @@ function report(m: {
       `| WAL ÷ the reply's text (${TEXT_BYTES} bytes) | ${
         (perReply.wal / TEXT_BYTES).toFixed(1)
       } | ${(m.alone.walBytes / TEXT_BYTES).toFixed(1)} |`,
+      `| Postgres CPU ms | ${(m.cpu.db * 1000 / replies).toFixed(1)} | |`,
+      `| API CPU ms (the function's CPU time, billed against its 2 s per request) | ${
+        (m.cpu.api * 1000 / replies).toFixed(1)
+      } | |`,
+      `| database grown (rows, indexes, dead versions not yet vacuumed) kB | ${
+        (w.grownBytes / replies / 1000).toFixed(1)
+      } | |`,
       `| WAL full-page images | ${(w.walFpi / replies).toFixed(2)} | ${m.alone.walFpi} |`,
       "",
       "Rows written per reply, by table:",
@@ -352,6 +405,44 @@ function report(m: {
       "| table | inserted | updated | of which HOT | deleted |",
       "| --- | --- | --- | --- | --- |",
       ...tableRows,
+      "",
+      `What one streaming reply costs Postgres for each second it streams (the run's totals over ` +
+      `its ${
+        replySeconds.toFixed(0)
+      } reply-seconds); N replies streaming at once cost N times this:`,
+      "",
+      "| per reply-second | value |",
+      "| --- | --- |",
+      `| transactions | ${perSecond1.commits.toFixed(2)} |`,
+      `| WAL | ${(perSecond1.walBytes / 1000).toFixed(2)} kB |`,
+      `| disk writes (WAL writes + syncs + data pages) | ${perSecond1.io.toFixed(3)} |`,
+      `| Postgres CPU | ${(perSecond1.dbCores * 1000).toFixed(2)} ms |`,
+      `| busy database connections | ${perSecond1.busy.toFixed(4)} |`,
+      "",
+      "The concurrent replies each Supabase compute size carries at these costs, by each of its " +
+      "limits (see **At scale** below; limits from Supabase's compute and disk page; the CPU " +
+      "column counts this machine's cores, not Supabase's ARM ones, and shared cores only burst):",
+      "",
+      "| compute | pooler clients ÷ DB_POOL_MAX 3 (isolates) | replies by IOPS | replies by disk throughput | replies by CPU (all cores) |",
+      "| --- | --- | --- | --- | --- |",
+      ...sizing,
     ],
   };
+}
+
+/** Rows of the sizing table: the replies each compute size carries by each of its limits. */
+function sizingTable(cost: { walBytes: number; io: number; dbCores: number }): string[] {
+  const count = (value: number) =>
+    !Number.isFinite(value)
+      ? "–"
+      : value >= 10_000
+      ? `${Math.round(value / 1000)}k`
+      : String(Math.floor(value));
+  return COMPUTE_SIZES.map((size) =>
+    `| ${size.name} (${size.cores} ${size.shared ? "shared" : "dedicated"} cores) | ${
+      Math.floor(size.poolerClients / 3)
+    } | ${count(size.iops / cost.io)} | ${
+      count((size.throughputMbps * 1e6 / 8) / cost.walBytes)
+    } | ${count(size.cores / cost.dbCores)} |`
+  );
 }
