@@ -40,6 +40,8 @@ export interface Activity {
   open: Record<string, number>;
   /** of those, in a statement or a transaction (not idle) */
   busy: Record<string, number>;
+  /** of those, waiting for a lock another transaction holds */
+  locked: Record<string, number>;
 }
 
 /**
@@ -113,15 +115,17 @@ export class DatabaseLoad {
   }
 
   async activity(): Promise<Activity> {
-    const rows = await this.#server<{ app: string; open: number; busy: number }[]>`
+    const rows = await this.#server<{ app: string; open: number; busy: number; locked: number }[]>`
       select coalesce(nullif(application_name, ''), backend_type) as app, count(*)::int as open,
-             (count(*) filter (where state <> 'idle'))::int as busy
+             (count(*) filter (where state <> 'idle'))::int as busy,
+             (count(*) filter (where wait_event_type = 'Lock'))::int as locked
       from pg_stat_activity where datname = ${this.#name}
       group by 1`;
     return {
       at: performance.now(),
       open: Object.fromEntries(rows.map((r) => [r.app, r.open])),
       busy: Object.fromEntries(rows.map((r) => [r.app, r.busy])),
+      locked: Object.fromEntries(rows.map((r) => [r.app, r.locked])),
     };
   }
 
@@ -209,6 +213,19 @@ export function delta(from: Counters, to: Counters) {
 }
 
 export type Delta = ReturnType<typeof delta>;
+
+/**
+ * Seconds a process's main thread has run on a CPU and has waited for one (runnable, in the run
+ * queue), from /proc/<pid>/schedstat: a process that waits long for a CPU is starved by others.
+ */
+export function schedSeconds(pid: number): { ran: number; waited: number } {
+  try {
+    const [ran, waited] = Deno.readTextFileSync(`/proc/${pid}/schedstat`).split(" ").map(Number);
+    return { ran: ran! / 1e9, waited: waited! / 1e9 };
+  } catch {
+    return { ran: NaN, waited: NaN };
+  }
+}
 
 /** The fields of /proc/<pid>/stat used here, or undefined when the process is gone. */
 export function procStat(pid: number) {

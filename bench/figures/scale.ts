@@ -10,7 +10,15 @@
  * which can re-attach, so the reply is resumable) and BENCH_SCALE_POOL (DB_POOL_MAX per instance,
  * default 3, the function's own default) change the run.
  */
-import { type Counters, DatabaseLoad, type Delta, delta, procStat } from "../database_load.ts";
+import {
+  type Activity,
+  type Counters,
+  DatabaseLoad,
+  type Delta,
+  delta,
+  procStat,
+  schedSeconds,
+} from "../database_load.ts";
 import type { Bench, Figure, Started } from "../figure.ts";
 import { percentile } from "../processes.ts";
 import { COMPUTE_SIZES } from "../compute_sizes.ts";
@@ -129,6 +137,11 @@ function apiCpuSeconds(apis: Started[]): number {
   }, 0);
 }
 
+/** seconds the API processes' main threads (their event loops) have waited for a CPU so far */
+function apiWaitedSeconds(apis: Started[]): number {
+  return apis.reduce((sum, api) => sum + schedSeconds(api.pid).waited, 0);
+}
+
 const apiEnv = {
   // the function's defaults: one user may stream 5 replies at once
   QUOTA_MESSAGES_PER_DAY: "1000",
@@ -157,7 +170,9 @@ export const scale: Figure = {
       const solo = await bench.startApi({ poolMax: POOL, env: apiEnv });
       started.push(solo);
       const soloFrom = await load.counters();
+      const soloCpu = await load.cpuSeconds();
       const soloReply = await apiRequest(solo, users[0]!);
+      const aloneCpu = (await load.cpuSeconds()) - soloCpu;
       await solo.stop();
       await untilApiGone(load);
       const alone = delta(soloFrom, await load.counters());
@@ -185,7 +200,11 @@ export const scale: Figure = {
         });
       }
       const sampler = load.sample(500);
-      const cpuFrom = { db: await load.cpuSeconds(), api: apiCpuSeconds(apis) };
+      const cpuFrom = {
+        db: await load.cpuSeconds(),
+        api: apiCpuSeconds(apis),
+        waited: apiWaitedSeconds(apis),
+      };
       const from = await load.counters();
       const outcomes = await ramped(
         STREAMS,
@@ -195,6 +214,7 @@ export const scale: Figure = {
       const cpu = {
         db: (await load.cpuSeconds()) - cpuFrom.db,
         api: apiCpuSeconds(apis) - cpuFrom.api,
+        apiWaited: apiWaitedSeconds(apis) - cpuFrom.waited,
       };
       const { activity, counters } = await sampler.stop();
       const loadPeak = Deno.loadavg()[0]!;
@@ -208,6 +228,7 @@ export const scale: Figure = {
         outcomes,
         whole: delta(from, to),
         aloneSeconds: soloReply.total / 1000,
+        aloneCpu,
         cpu,
         window: (streamedUntil - from.at) / 1000,
         counters,
@@ -227,11 +248,13 @@ function report(m: {
   outcomes: Outcome[];
   whole: Delta;
   aloneSeconds: number;
+  /** Postgres CPU seconds while the reply alone streamed */
+  aloneCpu: number;
   /** CPU seconds used while the replies streamed, by Postgres and by the API instances together */
-  cpu: { db: number; api: number };
+  cpu: { db: number; api: number; apiWaited: number };
   window: number;
   counters: Counters[];
-  activity: { at: number; open: Record<string, number>; busy: Record<string, number> }[];
+  activity: Activity[];
   loadavg: number[];
 }) {
   const ok = m.outcomes.filter((o) => o.status === 200 && o.complete);
@@ -257,13 +280,11 @@ function report(m: {
   const perSecond = m.counters.slice(2).map((c, i) => delta(m.counters[i]!, c));
   const peak = (f: (d: Delta) => number) => Math.max(0, ...perSecond.map((d) => f(d) / d.seconds));
 
-  const api = (
-    a: { open: Record<string, number>; busy: Record<string, number> },
-    k: "open" | "busy",
-  ) => a[k]["chat-api"] ?? 0;
+  const api = (a: Activity, k: "open" | "busy" | "locked") => a[k]["chat-api"] ?? 0;
   const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / (values.length || 1);
   const open = m.activity.map((a) => api(a, "open"));
   const busy = m.activity.map((a) => api(a, "busy"));
+  const locked = m.activity.map((a) => api(a, "locked"));
   const apps = [...new Set(m.activity.flatMap((a) => Object.keys(a.open)))].sort();
 
   const w = m.whole;
@@ -293,7 +314,23 @@ function report(m: {
     dbCores: m.cpu.db / replySeconds,
     busy: (mean(busy) * m.window) / replySeconds,
   };
-  const sizing = sizingTable(perSecond1);
+  // alone: no commit shares a WAL flush with another, and every progress write happens
+  const perSecondAlone = {
+    commits: m.alone.commits / m.aloneSeconds,
+    walBytes: m.alone.walBytes / m.aloneSeconds,
+    io: (m.alone.walWrites + m.alone.walSyncs + m.alone.pageWrites) / m.aloneSeconds,
+    dbCores: m.aloneCpu / m.aloneSeconds,
+  };
+  // Sized by what a transaction costs at scale (where commits share WAL flushes) times the
+  // transactions a reply makes when none is skipped: on an overloaded machine a progress write that
+  // waits too long for a connection is skipped, which makes a reply at scale look cheaper.
+  const transactions = Math.max(perSecond1.commits, perSecondAlone.commits);
+  const sizedBy = transactions / perSecond1.commits;
+  const sizing = sizingTable({
+    walBytes: perSecond1.walBytes * sizedBy,
+    io: perSecond1.io * sizedBy,
+    dbCores: perSecond1.dbCores * sizedBy,
+  });
 
   return {
     verdicts: [{
@@ -367,11 +404,17 @@ function report(m: {
       `| CPU cores used by the ${INSTANCES} API instances | ${
         (m.cpu.api / m.window).toFixed(2)
       } | | |`,
+      `| time each API event loop waited for a CPU (run queue), per second | ${
+        (m.cpu.apiWaited / INSTANCES / m.window).toFixed(2)
+      } s | | |`,
       `| API connections open (max ${INSTANCES} × ${POOL}) | ${mean(open).toFixed(1)} | | max ${
         Math.max(0, ...open)
       } |`,
       `| of which busy (in a statement or transaction) | ${mean(busy).toFixed(2)} | | max ${
         Math.max(0, ...busy)
+      } |`,
+      `| of which waiting for a lock | ${mean(locked).toFixed(2)} | | max ${
+        Math.max(0, ...locked)
       } |`,
       "",
       `Connections seen, by \`application_name\` (max open): ${
@@ -411,17 +454,26 @@ function report(m: {
         replySeconds.toFixed(0)
       } reply-seconds); N replies streaming at once cost N times this:`,
       "",
-      "| per reply-second | value |",
-      "| --- | --- |",
-      `| transactions | ${perSecond1.commits.toFixed(2)} |`,
-      `| WAL | ${(perSecond1.walBytes / 1000).toFixed(2)} kB |`,
-      `| disk writes (WAL writes + syncs + data pages) | ${perSecond1.io.toFixed(3)} |`,
-      `| Postgres CPU | ${(perSecond1.dbCores * 1000).toFixed(2)} ms |`,
-      `| busy database connections | ${perSecond1.busy.toFixed(4)} |`,
+      "| per reply-second | at scale | alone |",
+      "| --- | --- | --- |",
+      `| transactions | ${perSecond1.commits.toFixed(2)} | ${perSecondAlone.commits.toFixed(2)} |`,
+      `| WAL | ${(perSecond1.walBytes / 1000).toFixed(2)} kB | ${
+        (perSecondAlone.walBytes / 1000).toFixed(2)
+      } kB |`,
+      `| disk writes (WAL writes + syncs + data pages) | ${perSecond1.io.toFixed(3)} | ${
+        perSecondAlone.io.toFixed(3)
+      } |`,
+      `| Postgres CPU | ${(perSecond1.dbCores * 1000).toFixed(2)} ms | ${
+        (perSecondAlone.dbCores * 1000).toFixed(2)
+      } ms |`,
+      `| busy database connections | ${perSecond1.busy.toFixed(4)} | |`,
       "",
-      "The concurrent replies each Supabase compute size carries at these costs, by each of its " +
-      "limits (see **At scale** below; limits from Supabase's compute and disk page; the CPU " +
-      "column counts this machine's cores, not Supabase's ARM ones, and shared cores only burst):",
+      "The concurrent replies each Supabase compute size carries, by each of its limits: the cost " +
+      `of a transaction at scale × ${transactions.toFixed(2)} transactions per reply-second (the ` +
+      "larger of the two columns: progress writes that wait too long for a connection are skipped, " +
+      "and a reply that skips some looks cheaper than it is). Limits from Supabase's compute and " +
+      "disk page (see **At scale** below); the CPU column counts this machine's cores, not " +
+      "Supabase's ARM ones, and shared cores only burst:",
       "",
       "| compute | pooler clients ÷ DB_POOL_MAX 3 (isolates) | replies by IOPS | replies by disk throughput | replies by CPU (all cores) |",
       "| --- | --- | --- | --- | --- |",
