@@ -321,16 +321,11 @@ function report(m: {
     io: (m.alone.walSyncs + m.alone.pageWrites) / m.aloneSeconds,
     dbCores: m.aloneCpu / m.aloneSeconds,
   };
-  // Sized by what a transaction costs at scale (where commits share WAL flushes) times the
-  // transactions a reply makes when none is skipped: on an overloaded machine a progress write that
-  // waits too long for a connection is skipped, which makes a reply at scale look cheaper.
-  const transactions = Math.max(perSecond1.commits, perSecondAlone.commits);
-  const sizedBy = transactions / perSecond1.commits;
-  const sizing = sizingTable({
-    walBytes: perSecond1.walBytes * sizedBy,
-    io: perSecond1.io * sizedBy,
-    dbCores: perSecond1.dbCores * sizedBy,
-  });
+  // Sized by the reply alone: it makes every write a reply makes when the database and the API have
+  // room (at scale on a starved machine a progress write waits, so a reply writes less often and
+  // looks cheaper than it is), and its commits share no WAL sync, an upper bound on the IOPS.
+  const writesMade = perSecond1.commits / perSecondAlone.commits;
+  const sizing = sizingTable(perSecondAlone);
 
   return {
     verdicts: [{
@@ -469,12 +464,13 @@ function report(m: {
       } ms |`,
       `| busy database connections | ${perSecond1.busy.toFixed(4)} | |`,
       "",
-      "The concurrent replies each Supabase compute size carries, by each of its limits: the cost " +
-      `of a transaction at scale × ${transactions.toFixed(2)} transactions per reply-second (the ` +
-      "larger of the two columns: progress writes that wait too long for a connection are skipped, " +
-      "and a reply that skips some looks cheaper than it is). Limits from Supabase's compute and " +
-      "disk page (see **At scale** below); the CPU column counts this machine's cores, not " +
-      "Supabase's ARM ones, and shared cores only burst:",
+      `At scale, a reply made ${(writesMade * 100).toFixed(0)}% of the transactions it makes ` +
+      "alone: a progress write waits for the one before it, so a reply whose writes wait for a " +
+      "connection (or its process for a CPU) writes less often. The concurrent replies each " +
+      "Supabase compute size carries, by each of its limits, at the costs of the reply **alone** " +
+      "(every write made, no sync shared: an upper bound). Limits from Supabase's compute and disk " +
+      "page (see **At scale** below); the CPU column counts this machine's cores, not Supabase's " +
+      "ARM ones, and shared cores only burst:",
       "",
       "| compute | pooler clients ÷ DB_POOL_MAX 3 (isolates) | replies by IOPS | replies by disk throughput | replies by CPU (all cores) |",
       "| --- | --- | --- | --- | --- |",
