@@ -36,7 +36,7 @@ const INSTANCES = 2;
 const TOKENS = 400;
 const PER_CHUNK = 5;
 const GAP_MS = 250;
-export const SCALE_MODEL = `slow-${TOKENS / PER_CHUNK}-${GAP_MS}-${PER_CHUNK}`;
+const SCALE_MODEL = `slow-${TOKENS / PER_CHUNK}-${GAP_MS}-${PER_CHUNK}`;
 /** the streams start evenly over this many seconds, so all of them stream at once for ~10 s */
 const RAMP_SECONDS = 10;
 /** users each send this many at once (the default QUOTA_CONCURRENT_STREAMS) */
