@@ -14,6 +14,7 @@ import { longSessions } from "./figures/long_sessions.ts";
 import { relay } from "./figures/relay.ts";
 import { resumable } from "./figures/resumable.ts";
 import { roundTrips } from "./figures/round_trips.ts";
+import { scale } from "./figures/scale.ts";
 import { streams } from "./figures/streams.ts";
 import { throughput } from "./figures/throughput.ts";
 
@@ -29,4 +30,5 @@ export const figures: Figure[] = [
   branches,
   coldStart,
   bundle,
+  scale,
 ];

@@ -11,7 +11,14 @@ import type { BaselineKind, Bench, Started } from "./figure.ts";
 import { type Running, startDenoServer } from "./processes.ts";
 
 /** The stand-in model's models the figures ask for (see local/stand_in_model.ts). */
-const MODELS = ["chunks-1", "chunks-20", "chunks-10000", "slow-200-50", "slow-2-50"];
+const MODELS = [
+  "chunks-1",
+  "chunks-20",
+  "chunks-10000",
+  "slow-200-50",
+  "slow-2-50",
+  "slow-80-250-5",
+];
 const API_ARGS = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];
 
 export async function startBench(

@@ -225,12 +225,24 @@ function streamReply(
 /**
  * Scripts chosen by the requested model's name, for a stand-in running in a
  * process of its own (benchmarks): `chunks-N` streams N one-word chunks at
- * once, `slow-N-MS` streams N chunks MS milliseconds apart; any other name
- * gets the default reply.
+ * once, `slow-N-MS` streams N chunks MS milliseconds apart, `slow-N-MS-W` N
+ * chunks of W words each (words `w0 w1 ...` throughout); any other name gets
+ * the default reply.
  */
 export function scriptByModelName(request: ChatRequest): Script {
   const fast = request.model.match(/^chunks-(\d+)$/);
   if (fast) return { chunks: Array.from({ length: Number(fast[1]) }, (_, i) => `w${i} `) };
+  const grouped = request.model.match(/^slow-(\d+)-(\d+)-(\d+)$/);
+  if (grouped) {
+    const words = Number(grouped[3]);
+    return {
+      chunks: Array.from(
+        { length: Number(grouped[1]) },
+        (_, i) => Array.from({ length: words }, (_, w) => `w${i * words + w} `).join(""),
+      ),
+      delayMs: Number(grouped[2]),
+    };
+  }
   const slow = request.model.match(/^slow-(\d+)-(\d+)$/);
   if (slow) {
     return {
