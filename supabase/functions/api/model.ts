@@ -28,9 +28,45 @@ export function createModelClient(config: Config["model"]): ModelClient {
           baseURL: config.baseURL,
           timeout: config.timeoutMs,
           maxRetries: config.maxRetries,
+          fetch: smallReadsFetch,
         }),
       })),
   };
+}
+
+/** Bytes a reply's response body is read into at a time (see `smallReadsFetch`). */
+const READ_BYTES = 4096;
+
+/**
+ * `fetch` for the SDK, whose response body is read into one small buffer. Deno's
+ * fetch body is a byte stream that allocates 64 KiB for each pending read, and
+ * a streamed reply has a read pending for its whole life while the model sends
+ * a few bytes at a time: 64 KiB held per open reply, more than everything else
+ * a reply keeps (bench figure "streams"). A BYOB reader fills one 4 KiB buffer
+ * per reply instead, and only the bytes read are passed on.
+ */
+async function smallReadsFetch(input: string | URL | Request, init?: RequestInit) {
+  const response = await fetch(input, init);
+  let reader: ReadableStreamBYOBReader;
+  try {
+    if (!response.body) return response;
+    reader = response.body.getReader({ mode: "byob" });
+  } catch {
+    return response; // not a byte stream: read as it is
+  }
+  let buffer = new Uint8Array(READ_BYTES);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read(buffer);
+      if (done || !value) return controller.close();
+      // a copy of what was read: the buffer (handed back by the read) is read into again
+      controller.enqueue(value.slice());
+      buffer = new Uint8Array(value.buffer);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  const { status, statusText, headers } = response;
+  return new Response(body, { status, statusText, headers });
 }
 
 export interface PromptMessage {
