@@ -105,9 +105,9 @@ export const streams: Figure = {
           STREAMS - completed
         }) |`,
         `| wall time | ${seconds.toFixed(1)} s (the replies alone take 10 s) |`,
-        `| kept alive before / with ${openThen} streams open | ${mib(liveBytes(liveBefore))} MiB / ${
-          mib(liveBytes(liveThen))
-        } MiB |`,
+        `| kept alive before / with ${openThen} streams open | ${
+          mib(liveBytes(liveBefore))
+        } MiB / ${mib(liveBytes(liveThen))} MiB |`,
         `| **kept alive per open stream** | **${perStreamKiB.toFixed(0)} KiB** |`,
         `| live replies one 256 MB isolate holds | about **${replies}** |`,
         `| API resident memory before / peak | ${mib(before)} MiB / ${mib(peak)} MiB |`,

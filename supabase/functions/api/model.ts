@@ -4,6 +4,7 @@
  */
 import type OpenAI from "openai";
 import type { Config } from "./config.ts";
+import { completionChunks } from "./model_stream.ts";
 import { storable } from "./storable_text.ts";
 
 /**
@@ -28,45 +29,9 @@ export function createModelClient(config: Config["model"]): ModelClient {
           baseURL: config.baseURL,
           timeout: config.timeoutMs,
           maxRetries: config.maxRetries,
-          fetch: smallReadsFetch,
         }),
       })),
   };
-}
-
-/** Bytes a reply's response body is read into at a time (see `smallReadsFetch`). */
-const READ_BYTES = 4096;
-
-/**
- * `fetch` for the SDK, whose response body is read into one small buffer. Deno's
- * fetch body is a byte stream that allocates 64 KiB for each pending read, and
- * a streamed reply has a read pending for its whole life while the model sends
- * a few bytes at a time: 64 KiB held per open reply, more than everything else
- * a reply keeps (bench figure "streams"). A BYOB reader fills one 4 KiB buffer
- * per reply instead, and only the bytes read are passed on.
- */
-async function smallReadsFetch(input: string | URL | Request, init?: RequestInit) {
-  const response = await fetch(input, init);
-  let reader: ReadableStreamBYOBReader;
-  try {
-    if (!response.body) return response;
-    reader = response.body.getReader({ mode: "byob" });
-  } catch {
-    return response; // not a byte stream: read as it is
-  }
-  let buffer = new Uint8Array(READ_BYTES);
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await reader.read(buffer);
-      if (done || !value) return controller.close();
-      // a copy of what was read: the buffer (handed back by the read) is read into again
-      controller.enqueue(value.slice());
-      buffer = new Uint8Array(value.buffer);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
-  const { status, statusText, headers } = response;
-  return new Response(body, { status, statusText, headers });
 }
 
 export interface PromptMessage {
@@ -146,7 +111,7 @@ export async function openReply(
     try {
       const openai = await client.openai();
       sdk = openai.sdk;
-      const stream = await openai.client.chat.completions.create(
+      const response = await openai.client.chat.completions.create(
         {
           model: request.model,
           messages: request.messages,
@@ -154,29 +119,31 @@ export async function openReply(
           stream_options: { include_usage: true },
         },
         { signal: upstream.signal },
-      );
+      ).asResponse();
       let finished = false;
       // the first half of a surrogate pair split across chunks waits for its second half
       let held = "";
-      for await (const chunk of stream) {
+      for await (const batch of completionChunks(response.body!, upstream.signal)) {
         lastHeard = performance.now();
-        if (chunk.usage) {
-          const usage = {
-            promptTokens: chunk.usage.prompt_tokens,
-            completionTokens: chunk.usage.completion_tokens,
-          };
-          yield { text: "", usage };
+        for (const chunk of batch) {
+          if (chunk.usage) {
+            const usage = {
+              promptTokens: chunk.usage.prompt_tokens,
+              completionTokens: chunk.usage.completion_tokens,
+            };
+            yield { text: "", usage };
+          }
+          const choice = chunk.choices?.[0];
+          if (!choice) continue;
+          const raw = held + (choice.delta?.content ?? "");
+          const split = !choice.finish_reason && /[\uD800-\uDBFF]$/.test(raw);
+          held = split ? raw.slice(-1) : "";
+          // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
+          const text = storable(split ? raw.slice(0, -1) : raw);
+          const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
+          finished ||= finishReason !== undefined;
+          if (text || finishReason) yield { text, finishReason };
         }
-        const choice = chunk.choices[0];
-        if (!choice) continue;
-        const raw = held + (choice.delta?.content ?? "");
-        const split = !choice.finish_reason && /[\uD800-\uDBFF]$/.test(raw);
-        held = split ? raw.slice(-1) : "";
-        // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
-        const text = storable(split ? raw.slice(0, -1) : raw);
-        const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
-        finished ||= finishReason !== undefined;
-        if (text || finishReason) yield { text, finishReason };
       }
       if (held) yield { text: storable(held) };
       // the SDK ends an aborted stream quietly: tell a timeout from a stop
