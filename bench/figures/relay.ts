@@ -43,7 +43,7 @@ export const relay: Figure = {
         "Whole reply read through the API (text protocol, stored at the end) vs read **direct**ly from the stand-in.",
         "Target: ratio at most 1.1.",
         "",
-        `Measured in ${pairs} pairs, each an API read and a direct read back to back (which goes first alternates), after ${WARM_UP} pairs discarded as warm-up; the ratio is the median of the pairs' ratios. On this shared machine one read can take twice as long as the next, so a ratio of two medians taken apart (how it was measured before) swung between 1.07 and 1.30 from run to run with the same code; pairing takes the machine's moments out of the ratio.`,
+        `Measured in ${pairs} pairs, each an API read and a direct read back to back (which goes first alternates), after ${WARM_UP} pairs discarded as warm-up; the ratio is the median of the pairs' ratios. On this shared machine one read can take twice as long as the next, so a ratio of two medians taken apart (how it was measured before) swung between 1.07 and 1.30 from run to run with the same code; pairing takes the machine's moments out of the ratio. Both reads (and the API's own read of the model) read into one reused buffer: Deno's default reader allocates 64 KiB for every read, which for the stand-in's 10,000 small writes made most of the direct baseline's time (250-1200 ms where it now takes 70-100), and made a ratio near 1 that said little about the API.`,
         "",
         "| | total ms (min / **median** / max) |",
         "| --- | --- |",
