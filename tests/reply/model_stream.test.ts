@@ -73,6 +73,13 @@ Deno.test("an error event, a chunk carrying an error or malformed JSON is the mo
   await assert.rejects(read([`event: error\ndata: {"message":"overloaded"}\n\n`]), StreamedError);
   await assert.rejects(read([`data: {"error":{"message":"overloaded"}}\n\n`]), StreamedError);
   await assert.rejects(read([`data: {"choices": [\n\n`]), StreamedError);
+  // the chunks before a broken event, in the same read, are still handed on first
+  const stream = completionChunks(
+    body([`data: ${JSON.stringify(chunk("kept"))}\n\ndata: {"choices": [\n\n`]),
+    new AbortController().signal,
+  );
+  assert.deepEqual(contents([(await stream.next()).value as CompletionChunk[]]), ["kept"]);
+  await assert.rejects(stream.next(), StreamedError);
 });
 
 Deno.test("a stream aborted on purpose ends quietly; a broken one fails", async () => {

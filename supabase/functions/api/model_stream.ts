@@ -50,7 +50,13 @@ export async function* completionChunks(
       pending = events.pop()!;
       const batch: CompletionChunk[] = [];
       for (const event of events) {
-        const data = dataOf(event);
+        let data: ReturnType<typeof dataOf>;
+        try {
+          data = dataOf(event);
+        } catch (error) {
+          if (batch.length) yield batch; // what came before the broken event is the reply's
+          throw error;
+        }
         if (data === undefined) continue;
         if (data.done) {
           if (batch.length) yield batch;
