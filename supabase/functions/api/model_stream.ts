@@ -45,7 +45,11 @@ export async function* completionChunks(
         throw error;
       }
       if (!bytes) return;
+      // an event end can only be in what was read, or straddle it: a long event (a whole reply in
+      // one chunk) is not searched again at every read
+      const searchFrom = Math.max(0, pending.length - 3);
       pending += text.decode(bytes, { stream: true });
+      if (!EVENT_END.test(pending.slice(searchFrom))) continue;
       const events = pending.split(EVENT_END);
       pending = events.pop()!;
       const batch: CompletionChunk[] = [];
