@@ -1,6 +1,7 @@
 /**
  * The model, reached with the official `openai` SDK, so any
- * OpenAI-compatible server works (`OPENAI_BASE_URL`).
+ * OpenAI-compatible server works (`OPENAI_BASE_URL`); a streamed reply's
+ * body is read by `model_stream.ts`.
  */
 import type OpenAI from "openai";
 import type { Config } from "./config.ts";
@@ -146,7 +147,7 @@ export async function openReply(
         }
       }
       if (held) yield { text: storable(held) };
-      // the SDK ends an aborted stream quietly: tell a timeout from a stop
+      // an aborted stream ends quietly (model_stream.ts): tell a timeout from a stop
       if (request.signal.aborted) return;
       if (timedOut) throw new ModelError("timeout", 504, "The model did not answer in time");
       if (!finished) throw new ModelError("model_error", 502, "The model's reply broke off");
