@@ -65,9 +65,17 @@ export interface Bench {
   api(): Promise<Running>;
   /** a shared baseline process */
   baseline(kind: BaselineKind): Promise<Running>;
-  /** a further API process of the figure's own (another database URL, pool size); stop it when done */
+  /**
+   * a further API process of the figure's own (another database URL, pool size, or `deno run`
+   * arguments in place of the function's entry point); stop it when done
+   */
   startApi(
-    opts?: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> },
+    opts?: {
+      databaseUrl?: string;
+      poolMax?: number;
+      env?: Record<string, string>;
+      args?: string[];
+    },
   ): Promise<Started>;
   /** a further baseline process of the figure's own; stop it when done */
   startBaseline(kind: BaselineKind): Promise<Started>;

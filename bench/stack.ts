@@ -77,9 +77,14 @@ export async function startBench(
       return process;
     };
     const startApi = (
-      o: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> } = {},
+      o: {
+        databaseUrl?: string;
+        poolMax?: number;
+        env?: Record<string, string>;
+        args?: string[];
+      } = {},
     ) =>
-      tracked(startDenoServer(API_ARGS, {
+      tracked(startDenoServer(o.args ?? API_ARGS, {
         env: { ...apiEnv(o.databaseUrl ?? db.url, o.poolMax ?? 5), ...o.env },
         probe: "/api/health",
       }));

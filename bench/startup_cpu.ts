@@ -6,7 +6,10 @@
  * `deno info`, so the list follows the code) and reports the process's CPU time (user + system)
  * spent from just before the imports until they resolve, and the heap they left. The runtime's
  * own boot is outside the figure; a first, discarded run warms Deno's transpile cache, as the
- * Edge Runtime's eszip holds modules already transpiled. Prints each run and the median.
+ * Edge Runtime's eszip holds modules already transpiled. Measured twice: with V8's code cache
+ * (compiled code Deno keeps between runs of the same modules, filled by the discarded run) and
+ * without it (`--no-code-cache`: every function compiled anew, as a fresh isolate loading the
+ * bundle does). The target is the second. Prints each run and the medians.
  *
  *   deno task startup [--runs=N] [entry.ts]
  */
@@ -29,9 +32,12 @@ const used = process.cpuUsage(before);
 console.log(JSON.stringify({ cpuUs: used.user + used.system, heap: process.memoryUsage().heapUsed }));
 `;
 
-async function once(program: string): Promise<{ cpuUs: number; heap: number }> {
+async function once(
+  program: string,
+  codeCache: boolean,
+): Promise<{ cpuUs: number; heap: number }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--no-check", "-"],
+    args: ["run", "--allow-all", "--no-check", ...(codeCache ? [] : ["--no-code-cache"]), "-"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -54,12 +60,28 @@ export type Startup = {
   medianHeapMb: number;
 };
 
-/** Imports `entry`'s modules in `runs` fresh processes (after one discarded warm-up run). */
-export async function measureStartup(entry: string, runs: number): Promise<Startup> {
+/**
+ * Imports `entry`'s modules in `runs` fresh processes each with and without the code cache
+ * (after one discarded warm-up run that fills the transpile and code caches), alternating
+ * the two so that the machine's load falls on both alike.
+ */
+export async function measureStartup(
+  entry: string,
+  runs: number,
+): Promise<{ cached: Startup; uncached: Startup }> {
   const program = probe(await entryImports(entry));
-  await once(program); // warms the transpile cache
-  const samples = [];
-  for (let i = 0; i < runs; i++) samples.push(await once(program));
+  await once(program, true); // warms the transpile cache and fills the code cache
+  const samples = { cached: [] as Sample[], uncached: [] as Sample[] };
+  for (let i = 0; i < runs; i++) {
+    samples.cached.push(await once(program, true));
+    samples.uncached.push(await once(program, false));
+  }
+  return { cached: summary(samples.cached), uncached: summary(samples.uncached) };
+}
+
+type Sample = { cpuUs: number; heap: number };
+
+function summary(samples: Sample[]): Startup {
   const cpuMs = samples.map((s) => s.cpuUs / 1000);
   const heapMb = samples.map((s) => s.heap / 1e6);
   return { cpuMs, heapMb, medianCpuMs: median(cpuMs), medianHeapMb: median(heapMb) };
@@ -72,10 +94,13 @@ if (import.meta.main) {
   const entry = args[0] ??
     new URL("../supabase/functions/api/index.ts", import.meta.url).pathname;
   const startup = await measureStartup(entry, runs);
-  console.log(`runs (ms CPU): ${startup.cpuMs.map((x) => x.toFixed(0)).join(", ")}`);
-  console.log(
-    `importing the function's modules: median ${startup.medianCpuMs.toFixed(0)} ms CPU, heap ${
-      startup.medianHeapMb.toFixed(1)
-    } MB`,
-  );
+  for (const [name, s] of Object.entries(startup)) {
+    console.log(
+      `${name === "cached" ? "with" : "without"} the code cache: median ${
+        s.medianCpuMs.toFixed(0)
+      } ms CPU (${s.cpuMs.map((x) => x.toFixed(0)).join(", ")}), heap ${
+        s.medianHeapMb.toFixed(1)
+      } MB`,
+    );
+  }
 }

@@ -1,9 +1,11 @@
 /**
  * The model, reached with the official `openai` SDK, so any
- * OpenAI-compatible server works (`OPENAI_BASE_URL`).
+ * OpenAI-compatible server works (`OPENAI_BASE_URL`); a streamed reply's
+ * body is read by `model_stream.ts`.
  */
 import type OpenAI from "openai";
 import type { Config } from "./config.ts";
+import { completionChunks } from "./model_stream.ts";
 import { storable } from "./storable_text.ts";
 
 /**
@@ -110,7 +112,7 @@ export async function openReply(
     try {
       const openai = await client.openai();
       sdk = openai.sdk;
-      const stream = await openai.client.chat.completions.create(
+      const response = await openai.client.chat.completions.create(
         {
           model: request.model,
           messages: request.messages,
@@ -118,32 +120,34 @@ export async function openReply(
           stream_options: { include_usage: true },
         },
         { signal: upstream.signal },
-      );
+      ).asResponse();
       let finished = false;
       // the first half of a surrogate pair split across chunks waits for its second half
       let held = "";
-      for await (const chunk of stream) {
+      for await (const batch of completionChunks(response.body!, upstream.signal)) {
         lastHeard = performance.now();
-        if (chunk.usage) {
-          const usage = {
-            promptTokens: chunk.usage.prompt_tokens,
-            completionTokens: chunk.usage.completion_tokens,
-          };
-          yield { text: "", usage };
+        for (const chunk of batch) {
+          if (chunk.usage) {
+            const usage = {
+              promptTokens: chunk.usage.prompt_tokens,
+              completionTokens: chunk.usage.completion_tokens,
+            };
+            yield { text: "", usage };
+          }
+          const choice = chunk.choices?.[0];
+          if (!choice) continue;
+          const raw = held + (choice.delta?.content ?? "");
+          const split = !choice.finish_reason && /[\uD800-\uDBFF]$/.test(raw);
+          held = split ? raw.slice(-1) : "";
+          // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
+          const text = storable(split ? raw.slice(0, -1) : raw);
+          const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
+          finished ||= finishReason !== undefined;
+          if (text || finishReason) yield { text, finishReason };
         }
-        const choice = chunk.choices[0];
-        if (!choice) continue;
-        const raw = held + (choice.delta?.content ?? "");
-        const split = !choice.finish_reason && /[\uD800-\uDBFF]$/.test(raw);
-        held = split ? raw.slice(-1) : "";
-        // what Postgres cannot store is replaced here, so the client sees the reply as it is stored
-        const text = storable(split ? raw.slice(0, -1) : raw);
-        const finishReason = choice.finish_reason ? toEnding(choice.finish_reason) : undefined;
-        finished ||= finishReason !== undefined;
-        if (text || finishReason) yield { text, finishReason };
       }
       if (held) yield { text: storable(held) };
-      // the SDK ends an aborted stream quietly: tell a timeout from a stop
+      // an aborted stream ends quietly (model_stream.ts): tell a timeout from a stop
       if (request.signal.aborted) return;
       if (timedOut) throw new ModelError("timeout", 504, "The model did not answer in time");
       if (!finished) throw new ModelError("model_error", 502, "The model's reply broke off");

@@ -7,6 +7,7 @@
 import type { z } from "zod";
 import type { Config } from "../config.ts";
 import { ApiError } from "../errors.ts";
+import type { ImportFormat } from "./formats.ts";
 import { ChatGptConversation, chatGptNodes, readChatGpt } from "./chatgpt.ts";
 import { OpenWebUiChat, openWebUiNodes, readOpenWebUi } from "./open_webui.ts";
 import { issueProblems, type Problem, unimportable } from "./problems.ts";
@@ -17,8 +18,7 @@ import {
   type SourceConversation,
 } from "./tree.ts";
 
-export const importFormats = ["chatgpt", "openwebui"] as const;
-export type ImportFormat = typeof importFormats[number];
+export type { ImportFormat } from "./formats.ts";
 
 interface Format {
   schema: z.ZodType;

@@ -3,13 +3,15 @@ import { Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
-import { readExportFile } from "../import/file.ts";
 import { importConversations } from "../store/imports.ts";
 import { contentTokens } from "../token_budget.ts";
 import { importRoute } from "./imports_contract.ts";
 
 export function importRoutes({ sql, config, signedIn }: RouteDeps) {
   return new Router(signedIn).add(importRoute, async (c) => {
+    // the readers of export files (their schemas, built as their modules load) are loaded on a
+    // worker's first import rather than at start-up, which every worker pays for
+    const { readExportFile } = await import("../import/file.ts");
     const file = readExportFile(c.req.valid("json"), c.req.valid("query").format, config.imports);
     // every message's count is stored with it, so a prompt's budget reads imported history as
     // it reads any other (the file's size is bounded: IMPORT_MAX_CHARACTERS)

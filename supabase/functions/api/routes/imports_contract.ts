@@ -1,7 +1,7 @@
 /** The contract of an import: POST /api/imports takes an export file as it was downloaded. */
 import { z } from "@hono/zod-openapi";
 import { createRoute, errors, json } from "../contract.ts";
-import { importFormats } from "../import/file.ts";
+import { importFormats } from "../import/formats.ts";
 import { ImportResult } from "../schemas.ts";
 
 /**

@@ -3,7 +3,7 @@
  * with its begin, claims and commit by `queryAsCaller`), so an import is stored whole or not
  * at all.
  */
-import type { ImportFormat } from "../import/file.ts";
+import type { ImportFormat } from "../import/formats.ts";
 import type { ImportConversation } from "../import/tree.ts";
 import type postgres from "postgres";
 import type { Tx } from "../database.ts";
