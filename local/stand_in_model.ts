@@ -225,8 +225,11 @@ function streamReply(
 /**
  * Scripts chosen by the requested model's name, for a stand-in running in a
  * process of its own (benchmarks): `chunks-N` streams N one-word chunks at
- * once, `slow-N-MS` streams N chunks MS milliseconds apart; any other name
- * gets the default reply.
+ * once, `slow-N-MS` streams N chunks MS milliseconds apart, `words-N-MS`
+ * streams N chunks of five characters (four pseudo-random letters and a
+ * space: text that compresses about as little as prose, so what Postgres
+ * stores is the text's own size) MS milliseconds apart; any other name gets
+ * the default reply.
  */
 export function scriptByModelName(request: ChatRequest): Script {
   const fast = request.model.match(/^chunks-(\d+)$/);
@@ -238,7 +241,22 @@ export function scriptByModelName(request: ChatRequest): Script {
       delayMs: Number(slow[2]),
     };
   }
+  const words = request.model.match(/^words-(\d+)-(\d+)$/);
+  if (words) return { chunks: randomWords(Number(words[1])), delayMs: Number(words[2]) };
   return defaultReply(request);
+}
+
+/** `count` words of four letters and a space, the same ones every time (a fixed seed). */
+function randomWords(count: number): string[] {
+  let seed = 0x2545f491;
+  const letter = () => {
+    // xorshift32: reproducible, and enough entropy that the text does not compress much
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return String.fromCharCode(97 + ((seed >>> 0) % 26));
+  };
+  return Array.from({ length: count }, () => `${letter()}${letter()}${letter()}${letter()} `);
 }
 
 if (import.meta.main) {
