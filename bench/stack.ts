@@ -11,7 +11,17 @@ import type { BaselineKind, Bench, Started } from "./figure.ts";
 import { type Running, startDenoServer } from "./processes.ts";
 
 /** The stand-in model's models the figures ask for (see local/stand_in_model.ts). */
-const MODELS = ["chunks-1", "chunks-20", "chunks-10000", "slow-200-50", "slow-2-50"];
+const MODELS = [
+  "chunks-1",
+  "chunks-20",
+  "chunks-10000",
+  "slow-200-50",
+  "slow-2-50",
+  // reply-cost: about 1k, 4k and 16k characters over about 5 s
+  "words-200-25",
+  "words-800-6",
+  "words-3200-2",
+];
 const API_ARGS = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];
 
 export async function startBench(
