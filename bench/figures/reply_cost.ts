@@ -169,7 +169,13 @@ async function followers(bench: Bench, api: Running) {
   try {
     const run = async (readers: number) => {
       const session = crypto.randomUUID();
-      const sending = post(api.url, bench.auth, session, "cost", `words-800-${Math.round(STREAM_MS / 800)}`);
+      const sending = post(
+        api.url,
+        bench.auth,
+        session,
+        "cost",
+        `words-800-${Math.round(STREAM_MS / 800)}`,
+      );
       await sleep(500);
       const before = { trips: proxy.roundTrips, bytes: proxy.bytesFromServer };
       const statuses = await Promise.all(

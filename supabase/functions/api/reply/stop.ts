@@ -57,7 +57,11 @@ export async function stopReply(
           const stored = last?.state === "stored";
           return {
             ended: true,
-            reply: { id, content: stored ? text : null, finish_reason: last?.finish_reason ?? null },
+            reply: {
+              id,
+              content: stored ? text : null,
+              finish_reason: last?.finish_reason ?? null,
+            },
           };
         }
         await poll.next(waited);
