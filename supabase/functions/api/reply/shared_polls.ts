@@ -70,15 +70,14 @@ export class SharedPolls {
   join(claims: UserClaims, sessionId: string, replyId: string, wantsText: boolean): PollMember {
     // by user and session too: a poll reads as the user who started it, so nobody else may join it
     const key = `${claims.sub}/${sessionId}/${replyId}`;
-    let poll = this.#polls.get(key);
-    if (!poll) {
-      poll = newPoll();
-      this.#polls.set(key, poll);
-      this.#run(key, poll, claims, sessionId, replyId, wantsText);
-    }
-    const joined = poll;
+    const running = this.#polls.get(key);
+    const joined = running ?? newPoll();
     if (wantsText) joined.readers++;
     else joined.waiters++;
+    if (!running) {
+      this.#polls.set(key, joined);
+      this.#run(key, joined, claims, sessionId, replyId, wantsText);
+    }
     let left = false;
     return {
       view: () => ({ text: joined.text, last: joined.last, over: joined.over }),
