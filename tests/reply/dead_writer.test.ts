@@ -44,7 +44,7 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
     const reattached = await send(api, user, "GET", `/api/sessions/${session}/stream?protocol=sse`);
     assert.equal(reattached.status, 200);
     const followed = reattached.body!.getReader();
-    const before = await readUntil(followed, '"w5 ');
+    const before = await readUntil(followed, "w5 ");
     const modelCalls = api.model.requests.length;
     await doomed.stop("SIGKILL");
     const killedAt = performance.now();
