@@ -49,8 +49,10 @@ export async function reattach(
     );
   }
   try {
-    // which reply streams, without its text: the shared poll has it, or reads it once
-    const first = await followReply(sql, claims, sessionId, null, null);
+    // which reply streams: as a poll of this instance last read it (no read of its own: 30
+    // readers cost what one does), else read without its text (the poll reads that)
+    const first = readers.polls.streaming(claims, sessionId) ??
+      await followReply(sql, claims, sessionId, null, null);
     if (first.state !== "streaming") {
       free();
       return null;

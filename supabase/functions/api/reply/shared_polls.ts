@@ -48,6 +48,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class SharedPolls {
   #polls = new Map<string, Poll>();
+  /** the latest poll of each user's session, by `user/session` */
+  #bySession = new Map<string, Poll>();
 
   constructor(
     private readonly deps: {
@@ -60,6 +62,18 @@ export class SharedPolls {
   /** polls running now (tests) */
   get size(): number {
     return this.#polls.size;
+  }
+
+  /**
+   * The reply a poll of the caller's follows in `sessionId`, as last read, while
+   * it streams: a re-attach joins it without a read of its own. (Were two
+   * replies streaming in one session, a re-attach would join the one already
+   * followed here rather than the newer; a reader that comes back gets the
+   * newer once the older is stored.)
+   */
+  streaming(claims: UserClaims, sessionId: string): FollowedReply | null {
+    const poll = this.#bySession.get(`${claims.sub}/${sessionId}`);
+    return poll && !poll.over && poll.last?.state === "streaming" ? poll.last : null;
   }
 
   /**
@@ -76,6 +90,7 @@ export class SharedPolls {
     else joined.waiters++;
     if (!running) {
       this.#polls.set(key, joined);
+      this.#bySession.set(`${claims.sub}/${sessionId}`, joined);
       this.#run(key, joined, claims, sessionId, replyId, wantsText);
     }
     let left = false;
@@ -137,6 +152,8 @@ export class SharedPolls {
       done();
     }
     if (this.#polls.get(key) === poll) this.#polls.delete(key);
+    const session = `${claims.sub}/${sessionId}`;
+    if (this.#bySession.get(session) === poll) this.#bySession.delete(session);
   }
 }
 
