@@ -14,9 +14,8 @@ import { ApiError } from "../errors.ts";
 import type { Ending, ReplyChunk } from "../model.ts";
 import type { ReplyIds } from "./protocols.ts";
 import { chooseProtocol, type ProtocolAsk, type ReplyResponse, replyResponse } from "./response.ts";
-import { followReply } from "./row.ts";
 
-type FollowDeps = Pick<RouteDeps, "sql" | "config" | "waitUntil" | "log" | "readers">;
+type FollowDeps = Pick<RouteDeps, "config" | "waitUntil" | "log" | "readers">;
 
 /** Endings that the original stream reported as an error, and a replay reports the same way. */
 const FAILED: Ending[] = ["model_error", "timeout", "shutdown"];
@@ -39,7 +38,7 @@ export async function reattach(
   sessionId: string,
   ask: Omit<ProtocolAsk, "stored">,
 ): Promise<ReplyResponse | null> {
-  const { sql, config, readers } = deps;
+  const { config, readers } = deps;
   const free = readers.reattaching.take(claims.sub);
   if (!free) {
     throw new ApiError(
@@ -49,10 +48,9 @@ export async function reattach(
     );
   }
   try {
-    // which reply streams: as a poll of this instance last read it (no read of its own: 30
-    // readers cost what one does), else read without its text (the poll reads that)
-    const first = readers.polls.streaming(claims, sessionId) ??
-      await followReply(sql, claims, sessionId, null, null);
+    // which reply streams, without its text (the shared poll reads that): 30 readers arriving
+    // at once cost one read
+    const first = await readers.polls.find(claims, sessionId);
     if (first.state !== "streaming") {
       free();
       return null;

@@ -50,6 +50,8 @@ export class SharedPolls {
   #polls = new Map<string, Poll>();
   /** the latest poll of each user's session, by `user/session` */
   #bySession = new Map<string, Poll>();
+  /** lookups of what streams in a user's session under way, by `user/session` */
+  #finding = new Map<string, Promise<FollowedReply>>();
 
   constructor(
     private readonly deps: {
@@ -65,15 +67,25 @@ export class SharedPolls {
   }
 
   /**
-   * The reply a poll of the caller's follows in `sessionId`, as last read, while
-   * it streams: a re-attach joins it without a read of its own. (Were two
-   * replies streaming in one session, a re-attach would join the one already
-   * followed here rather than the newer; a reader that comes back gets the
+   * The reply streaming in the caller's session `sessionId` (state `streaming`),
+   * without its text, or what else the session holds. As a poll of this
+   * instance last read it while one runs, so a re-attach joins it without a read
+   * of its own; otherwise read once for every re-attach asking at the same time.
+   * (Were two replies streaming in one session, a re-attach would join the one
+   * already followed here rather than the newer; one that comes back gets the
    * newer once the older is stored.)
    */
-  streaming(claims: UserClaims, sessionId: string): FollowedReply | null {
-    const poll = this.#bySession.get(`${claims.sub}/${sessionId}`);
-    return poll && !poll.over && poll.last?.state === "streaming" ? poll.last : null;
+  find(claims: UserClaims, sessionId: string): Promise<FollowedReply> {
+    const session = `${claims.sub}/${sessionId}`;
+    const poll = this.#bySession.get(session);
+    if (poll && !poll.over && poll.last?.state === "streaming") return Promise.resolve(poll.last);
+    let finding = this.#finding.get(session);
+    if (!finding) {
+      finding = followReply(this.deps.sql, claims, sessionId, null, null)
+        .finally(() => this.#finding.delete(session));
+      this.#finding.set(session, finding);
+    }
+    return finding;
   }
 
   /**
