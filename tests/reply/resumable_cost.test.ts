@@ -132,6 +132,8 @@ Deno.test("followers that join early and late, on another instance, each get the
   await eventually(() => partsOf(session), (row) => (row?.parts ?? 0) > 2, "more parts");
   const late = await follow();
   assert.equal(late.status, 200);
+  // both read through one poll of the reply on their instance
+  assert.equal(other.app.readers.polls.size, 1);
   const [a, b, sent] = await Promise.all([earlyText, late.text(), readRest(reader)]);
   await api.idle();
   for (const events of [a, b]) {

@@ -134,6 +134,7 @@ export function createApp(deps: Deps) {
 
   app.notFound((c) => c.json({ detail: "Not found" }, 404));
   app.onError((error, c) => toResponse(error, c, deps.log));
-  // the replies streaming now: index.ts stops and saves them when the worker is retired
-  return Object.assign(app, { replies });
+  // the replies streaming now: index.ts stops and saves them when the worker is retired; the
+  // readers of replies (their shared polls: tests look at them)
+  return Object.assign(app, { replies, readers: routeDeps.readers });
 }
