@@ -105,9 +105,10 @@ async function relayRun(
   if (row) {
     run.after("deadline", row.deadline - performance.now(), () => stop("max_duration"));
     writeProgress(row, run, reply, (state) => {
-      // "followed" is the writer's own business (writeProgress). A row gone ("released") means this writer was taken for dead: its writes waited too long
-      // (an overloaded instance or pool) and what it had written was stored as `shutdown`. It is
-      // alive, so it goes on: its save stores the whole reply over the cut one.
+      // "followed" is writeProgress's own business. A row gone ("released") means this writer was
+      // taken for dead: its writes waited too long (an overloaded instance or pool) and what it
+      // had written was stored as `shutdown`. It is alive, so it goes on: its save stores the
+      // whole reply over the cut one.
       if (state === "session_deleted" || state === "stopped") stop(state);
     }, relay.log);
   }
