@@ -183,6 +183,10 @@ Deno.test("re-attached streams are bounded per user: past REATTACH_MAX_PER_USER 
   assert.equal(refused.status, 429);
   assert.ok(Number(refused.headers.get("retry-after")) >= 1);
   assert.match((await refused.json()).detail, /at most 2/);
+  // the same bound where AI SDK 5+ clients re-attach
+  const refusedChat = await send(other, user, "GET", `/api/chat/${session}/stream`);
+  assert.equal(refusedChat.status, 429);
+  await refusedChat.body?.cancel();
   // another user is not held back by this one's streams (the session is not theirs: 204)
   const stranger = await on(other, await api.user());
   const theirs = await reattach(stranger);
@@ -210,6 +214,9 @@ Deno.test("stops waiting are bounded per user: past STOP_WAIT_MAX_PER_USER a 429
   assert.equal(refused.status, 429);
   assert.equal(refused.headers.get("retry-after"), "10");
   await refused.body?.cancel();
+  const refusedChat = await send(other, user, "DELETE", `/api/chat/${second.session}/stream`);
+  assert.equal(refusedChat.status, 429);
+  await refusedChat.body?.cancel();
   const [row] = await api.db.admin`
     select stop_requested from chat_private.replies where id = ${second.reply}`;
   assert.equal(row!.stop_requested, false, "the refused stop asked nothing");
