@@ -46,15 +46,17 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
     const followed = reattached.body!.getReader();
     const before = await readUntil(followed, "w5 ");
     const modelCalls = api.model.requests.length;
-    await doomed.stop("SIGKILL");
-    const killedAt = performance.now();
-
-    // not yet known dead: a retry is told to come back when it would be (asked of an instance
-    // without the quota, which would answer 429 for the held slot first)
+    // an instance without the quota, which would answer 429 for the held slot first; started
+    // before the kill: the writer renews its lease once less than half of it (2.5 s) is left,
+    // so it may be known dead 2.5 s after the kill, sooner than a loaded machine starts an API
     const unlimited = await startTestApi({
       db: api.db,
       env: { SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)) },
     });
+    await doomed.stop("SIGKILL");
+    const killedAt = performance.now();
+
+    // not yet known dead: a retry is told to come back when it would be
     const early = await send(
       unlimited,
       user,
