@@ -12,6 +12,7 @@ import { firstByte } from "./figures/first_byte.ts";
 import { isolation } from "./figures/isolation.ts";
 import { longSessions } from "./figures/long_sessions.ts";
 import { relay } from "./figures/relay.ts";
+import { replyCost } from "./figures/reply_cost.ts";
 import { resumable } from "./figures/resumable.ts";
 import { roundTrips } from "./figures/round_trips.ts";
 import { scale } from "./figures/scale.ts";
@@ -24,6 +25,7 @@ export const figures: Figure[] = [
   firstByte,
   relay,
   resumable,
+  replyCost,
   streams,
   isolation,
   longSessions,

@@ -2,11 +2,14 @@
  * A TCP proxy in front of Postgres that counts round trips: each time the
  * client speaks after the server has answered (or first), that is one. So
  * statements sent together (pipelined) count once, as they cost once.
+ * It also counts the bytes Postgres sends back.
  * Written by hand: it is twenty lines, and the count is the point.
  */
 export interface RoundTripProxy {
   port: number;
   roundTrips: number;
+  /** bytes Postgres sent to the clients */
+  bytesFromServer: number;
   close(): void;
 }
 
@@ -15,6 +18,7 @@ export function startRoundTripProxy(target: { hostname: string; port: number }):
   const proxy: RoundTripProxy = {
     port: (listener.addr as Deno.NetAddr).port,
     roundTrips: 0,
+    bytesFromServer: 0,
     close: () => listener.close(),
   };
   (async () => {
@@ -27,6 +31,7 @@ export function startRoundTripProxy(target: { hostname: string; port: number }):
           for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
             if (fromClient && !clientSpokeLast) proxy.roundTrips++;
             clientSpokeLast = fromClient;
+            if (!fromClient) proxy.bytesFromServer += n;
             let written = 0;
             while (written < n) written += await to.write(buffer.subarray(written, n));
           }

@@ -18,6 +18,10 @@ const MODELS = [
   "slow-200-50",
   "slow-2-50",
   "slow-80-250-5",
+  // reply-cost: about 1k, 4k and 16k characters over about 5 s
+  "words-200-25",
+  "words-800-6",
+  "words-3200-2",
 ];
 const API_ARGS = ["--allow-net", "--allow-env", "supabase/functions/api/index.ts"];
 

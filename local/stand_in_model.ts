@@ -226,7 +226,10 @@ function streamReply(
  * Scripts chosen by the requested model's name, for a stand-in running in a
  * process of its own (benchmarks): `chunks-N` streams N one-word chunks at
  * once, `slow-N-MS` streams N chunks MS milliseconds apart, `slow-N-MS-W` N
- * chunks of W words each (words `w0 w1 ...` throughout); any other name gets
+ * chunks of W words each (words `w0 w1 ...` throughout), `words-N-MS`
+ * streams N chunks of five characters (four pseudo-random letters and a
+ * space: text that compresses about as little as prose, so what Postgres
+ * stores is the text's own size) MS milliseconds apart; any other name gets
  * the default reply.
  */
 export function scriptByModelName(request: ChatRequest): Script {
@@ -250,7 +253,22 @@ export function scriptByModelName(request: ChatRequest): Script {
       delayMs: Number(slow[2]),
     };
   }
+  const words = request.model.match(/^words-(\d+)-(\d+)$/);
+  if (words) return { chunks: randomWords(Number(words[1])), delayMs: Number(words[2]) };
   return defaultReply(request);
+}
+
+/** `count` words of four letters and a space, the same ones every time (a fixed seed). */
+function randomWords(count: number): string[] {
+  let seed = 0x2545f491;
+  const letter = () => {
+    // xorshift32: reproducible, and enough entropy that the text does not compress much
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return String.fromCharCode(97 + ((seed >>> 0) % 26));
+  };
+  return Array.from({ length: count }, () => `${letter()}${letter()}${letter()}${letter()} `);
 }
 
 if (import.meta.main) {

@@ -1,9 +1,11 @@
 /**
- * 4b. What resumability costs: a streaming reply appends its new text to its
- * handle row at most every REPLY_PERSIST_MS (default 250 ms), so any
- * connection can re-attach to it. Measured: the writes one reply makes (from
- * Postgres's own function statistics), and the relay of a 10,000-chunk reply
- * with those writes against an API whose writes are pushed out of reach.
+ * 4b. What resumability costs: a streaming reply polls its row every
+ * REPLY_POLL_MS (default 1 s) and appends its new text, at most every
+ * REPLY_PERSIST_MS (default 250 ms), only while someone can re-attach to it
+ * (figure 4c measures the bytes). Measured: the progress statements one reply
+ * nobody follows makes (from Postgres's own function statistics), and the
+ * relay of a 10,000-chunk reply against an API whose statements are as rare as
+ * the settings allow.
  */
 import type { Figure } from "../figure.ts";
 import { median, spread } from "../processes.ts";
@@ -16,8 +18,8 @@ export const resumable: Figure = {
   title: "4b. Resumability: writes per reply, relay overhead",
   async run(bench) {
     const api = await bench.api();
-    // an hour between writes: a reply writes its row once, when it starts
-    const unwritten = await bench.startApi({ env: { REPLY_PERSIST_MS: "3600000" } });
+    // a second between writes, the longest allowed (an hour was, before the lease needed them)
+    const unwritten = await bench.startApi({ env: { REPLY_PERSIST_MS: "1000" } });
     try {
       const times = { persisted: [] as number[], unwritten: [] as number[] };
       for (let r = 0; r < bench.repeats + 2; r++) {
@@ -57,22 +59,23 @@ export const resumable: Figure = {
 
       return {
         verdicts: [{
-          figure: "4b. relay of a 10,000-chunk reply, progress written ÷ not written",
+          figure: "4b. relay of a 10,000-chunk reply, REPLY_PERSIST_MS 250 ÷ 1000",
           target: "< 1.10",
           measured: ratio.toFixed(2),
           met: ratio < 1.1,
         }],
         lines: [
-          "A reply appends its new text to its row at most every REPLY_PERSIST_MS (250 ms), one",
-          "short update that is also its poll for a stop or a deletion; the final save is one more.",
+          "A reply nobody follows polls its row every REPLY_POLL_MS (1 s), a read that renews its",
+          "lease when half of it is gone; it writes its text only while someone can re-attach",
+          "(every REPLY_PERSIST_MS, 250 ms, at most: figure 4c). The final save is one more.",
           "",
           `- a ${seconds.toFixed(1)} s reply (200 chunks, 50 ms apart): **${writes}** progress ` +
-          `writes plus its save (${(writes / seconds).toFixed(1)} writes/s)`,
+          `statements plus its save (${(writes / seconds).toFixed(1)} statements/s)`,
           "",
           "| 10,000-chunk reply | total ms (min / **median** / max) |",
           "| --- | --- |",
-          `| progress not written | ${spread(times.unwritten)} |`,
-          `| progress written every 250 ms | ${spread(times.persisted)} |`,
+          `| REPLY_PERSIST_MS 1000 | ${spread(times.unwritten)} |`,
+          `| REPLY_PERSIST_MS 250 (the default) | ${spread(times.persisted)} |`,
           `| **ratio** | **${ratio.toFixed(2)}** |`,
         ],
       };

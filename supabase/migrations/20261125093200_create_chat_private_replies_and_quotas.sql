@@ -18,9 +18,10 @@
 -- per client message id (after the current leaf, or beside the message it
 -- edits), the history that fits is read up the branch and the reply is
 -- created, all in one statement. The reply streams from the function; as it
--- streams, its text is appended to the reply's row (write_partial), which is
--- how another connection follows it (follow_reply) or stops it
--- (request_stop); however it ends, it is stored as an assistant message under
+-- streams, its writer polls the reply's row and, while someone can re-attach
+-- to it, appends its new text as parts (write_partial), which is how another
+-- connection follows it (follow_reply) or stops it (request_stop); however it
+-- ends, it is stored as an assistant message under
 -- the reply's id, a child of the message it answers, and its row goes
 -- (save_reply, or release_reply when it cannot be stored). Polling, not
 -- LISTEN/NOTIFY: it works behind the transaction pooler.
@@ -42,16 +43,18 @@ grant usage on schema chat_private to authenticated, service_role;
 -- the user message it answers (at most one reply per user message while it is
 -- written, so concurrent sends, retries or regenerations of one message make
 -- one model call; a regeneration adds another reply once this one is
--- stored), and it holds what
--- the model has written so far and whether a client asked it to stop. The
+-- stored), and whether a client asked it to stop or follows it (its text, when
+-- it is written, is in reply_parts below). The
 -- rows are also what the concurrent-reply quota counts. Saving the reply
 -- deletes its row; deleting the session deletes it too, which is what the
 -- instance streaming the reply sees at its next write; deleting the branch
 -- of its message clears user_message_id, which its writer sees the same way.
 --
--- A writer that stops reporting is dead. Its instance touches the row at least
--- every REPLY_POLL_MS (a progress write, or the poll while the model is silent
--- or not yet answering), which moves alive_until on by the lease below; a row
+-- A writer that stops reporting is dead. Its instance reads the row at least
+-- every REPLY_POLL_MS (a progress write, or the poll while nobody follows, the
+-- model is silent or not yet answering) and moves alive_until on by the lease
+-- below whenever less than half of it is left (a narrow HOT update every few
+-- seconds, not a row version per poll); a row
 -- whose alive_until has passed belongs to a worker killed without warning (an
 -- OOM kill, a crashed isolate). Whoever meets such a row first (a send, a
 -- re-attach, a stop) stores what it had written as the reply, marked
@@ -81,8 +84,10 @@ create table chat_private.replies (
   model text not null,
   -- the stream protocol the reply was asked for, which a re-attached stream speaks too
   protocol text not null check (protocol in ('text', 'data', 'sse', 'ui')),
-  partial text not null default '',
   stop_requested boolean not null default false,
+  -- set by the first re-attached reader (follow_reply): from then on the writer appends its text
+  -- to reply_parts; before, it writes none unless its client left a reply that goes on
+  followed boolean not null default false,
   started_at timestamptz not null default now(),
   alive_until timestamptz not null default now() + chat_private.writer_lease(),
   expires_at timestamptz not null,
@@ -96,6 +101,25 @@ create index replies_user_id_expires_at_idx on chat_private.replies (user_id, ex
 alter table chat_private.replies enable row level security;
 revoke all on table chat_private.replies from anon, authenticated;
 grant all on table chat_private.replies to service_role;
+
+-- The text of a reply being written, append-only: each progress write inserts
+-- only what is new, as a part starting at char_offset (in characters, as
+-- Postgres counts them), so the WAL a reply costs grows with its length, not
+-- with its length times the writes (rewriting one growing text value rewrote
+-- all of it, TOAST included, at every write). The parts are contiguous and in
+-- order: the writer is the only one, and writes one part at a time. They go
+-- with their reply's row (saved, released, its session deleted). Nothing is
+-- written here while nobody can re-attach (replies.followed; write_partial).
+create table chat_private.reply_parts (
+  reply_id uuid not null references chat_private.replies (id) on delete cascade,
+  char_offset integer not null check (char_offset >= 0),
+  content text not null,
+  primary key (reply_id, char_offset)
+);
+
+alter table chat_private.reply_parts enable row level security;
+revoke all on table chat_private.reply_parts from anon, authenticated;
+grant all on table chat_private.reply_parts to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Messages sent, per user, for the rolling daily quota: one row per send that
@@ -529,15 +553,25 @@ end;
 $$;
 
 -- ---------------------------------------------------------------------------
--- Appends p_delta to a reply being written (the instance streaming it, the
--- only writer, calls it in order) and answers what became of the reply, so
--- one round trip is both the write and the poll: 'streaming', 'stopped' (a
--- client asked), 'released' (its row is gone: its writer was taken for dead and
--- what it had written stored) or 'session_deleted' (the reply must stop: its
--- session, or the branch of its message, was deleted; there is nowhere to store
--- it, and its row goes now). Each call is also the writer's sign of life
--- (alive_until).
-create function chat_private.write_partial(p_id uuid, p_session_id uuid, p_delta text)
+-- The writer's progress write and poll, one round trip (the instance streaming
+-- the reply, the only writer, calls it in order): appends p_delta, when there
+-- is one, as the part starting at p_offset (characters), and answers what
+-- became of the reply: 'streaming', 'followed' (streaming, and a re-attached
+-- reader asked for its text: the writer writes it from now on), 'stopped' (a
+-- client asked), 'released' (its row is gone: its writer was taken for dead
+-- and what it had written stored) or 'session_deleted' (the reply must stop:
+-- its session, or the branch of its message, was deleted; there is nowhere to
+-- store it, and its row goes now). Without a delta it is a read, and it moves
+-- the writer's lease (alive_until) on only once less than half of it is left:
+-- a reply nobody follows costs a read a second and a narrow update every few
+-- seconds. A part written twice (a write that failed at the client after it
+-- committed, sent again with more text) keeps the longer text.
+create function chat_private.write_partial(
+  p_id uuid,
+  p_session_id uuid,
+  p_delta text,
+  p_offset integer
+)
 returns text
 language plpgsql
 security definer
@@ -547,11 +581,35 @@ declare
   uid uuid := chat_private.caller_id();
   stopping boolean;
   answering uuid;
+  is_followed boolean;
+  renew boolean;
 begin
-  update chat_private.replies r
-  set partial = r.partial || p_delta, alive_until = now() + chat_private.writer_lease()
-  where r.id = p_id and r.user_id = uid
-  returning r.stop_requested, r.user_message_id into stopping, answering;
+  if p_delta = '' then
+    select r.stop_requested, r.user_message_id, r.followed,
+           r.alive_until < now() + chat_private.writer_lease() / 2
+    into stopping, answering, is_followed, renew
+    from chat_private.replies r
+    where r.id = p_id and r.user_id = uid;
+  else
+    -- held (key share) until the part is in, so the row cannot go in between (the part's
+    -- foreign key would refuse it)
+    select r.stop_requested, r.user_message_id, r.followed,
+           r.alive_until < now() + chat_private.writer_lease() / 2
+    into stopping, answering, is_followed, renew
+    from chat_private.replies r
+    where r.id = p_id and r.user_id = uid
+    for key share;
+    if stopping is not null then
+      insert into chat_private.reply_parts as p (reply_id, char_offset, content)
+      values (p_id, p_offset, p_delta)
+      on conflict (reply_id, char_offset) do update set content = excluded.content
+      where char_length(excluded.content) > char_length(p.content);
+    end if;
+  end if;
+  if renew then
+    update chat_private.replies r set alive_until = now() + chat_private.writer_lease()
+    where r.id = p_id;
+  end if;
   if not exists (
     select 1 from public.chat_sessions s where s.id = p_session_id and s.user_id = uid
   ) then
@@ -564,7 +622,7 @@ begin
   if stopping is null then
     return 'released';
   end if;
-  return case when stopping then 'stopped' else 'streaming' end;
+  return case when stopping then 'stopped' when is_followed then 'followed' else 'streaming' end;
 end;
 $$;
 
@@ -665,10 +723,20 @@ $$;
 
 -- What a re-attaching client reads, by session (p_id null: the reply being
 -- written, if any) or by the id of the reply it follows: 'streaming' with the
--- text so far, 'stored' with the stored reply (its row gone; protocol null),
--- or 'gone' (nothing is being written; or the reply followed was not stored:
--- its session deleted).
-create function chat_private.follow_reply(p_session_id uuid, p_id uuid default null)
+-- text written from character p_after on, 'stored' with the stored reply from
+-- p_after on (its row gone; protocol null), or 'gone' (nothing is being
+-- written; or the reply followed was not stored: its session deleted).
+-- text_length is where the text read ends (the next p_after). A reader reads
+-- only what it has not received: the part holding p_after, cut, and those
+-- after it. p_after null reads no text of a streaming reply (a stop waiting
+-- for it to end; a re-attach learning what streams) and the whole of a stored
+-- one. Reading text (p_after not null) marks the reply followed, so its
+-- writer starts writing its text: until then it writes none.
+create function chat_private.follow_reply(
+  p_session_id uuid,
+  p_id uuid default null,
+  p_after integer default null
+)
 returns table (
   state text,
   id uuid,
@@ -676,6 +744,7 @@ returns table (
   model text,
   protocol text,
   content text,
+  text_length integer,
   finish_reason text,
   prompt_tokens integer,
   completion_tokens integer
@@ -686,23 +755,45 @@ set search_path = ''
 as $$
 declare
   uid uuid := chat_private.caller_id();
+  reply chat_private.replies%rowtype;
+  first_part integer;
 begin
   -- a dead writer's reply is stored now, so a follower reads how it ended
   perform chat_private.store_dead_replies();
-  return query
-    select 'streaming', r.id, r.user_message_id, r.model, r.protocol, r.partial,
-           null::text, null::integer, null::integer
-    from chat_private.replies r
-    where r.session_id = p_session_id and r.user_id = uid and r.expires_at > now()
-      and (p_id is null or r.id = p_id)
-    order by r.expires_at desc
-    limit 1;
+  select r.* into reply
+  from chat_private.replies r
+  where r.session_id = p_session_id and r.user_id = uid and r.expires_at > now()
+    and (p_id is null or r.id = p_id)
+  order by r.expires_at desc
+  limit 1;
   if found then
+    if p_after is null then
+      return query select 'streaming', reply.id, reply.user_message_id, reply.model,
+                          reply.protocol, null::text, null::integer, null::text, null::integer,
+                          null::integer;
+      return;
+    end if;
+    if not reply.followed then
+      update chat_private.replies r set followed = true where r.id = reply.id;
+    end if;
+    -- the part p_after falls in (or the first), by the primary key
+    select max(p.char_offset) into first_part
+    from chat_private.reply_parts p
+    where p.reply_id = reply.id and p.char_offset <= p_after;
+    return query
+      select 'streaming', reply.id, reply.user_message_id, reply.model, reply.protocol,
+             coalesce(string_agg(substr(p.content, greatest(p_after - p.char_offset, 0) + 1), ''
+                                 order by p.char_offset), ''),
+             greatest(coalesce(max(p.char_offset + char_length(p.content)), 0), p_after),
+             null::text, null::integer, null::integer
+      from chat_private.reply_parts p
+      where p.reply_id = reply.id and p.char_offset >= coalesce(first_part, 0);
     return;
   end if;
   if p_id is not null then
     return query
-      select 'stored', m.id, m.reply_to, m.model, null::text, m.content,
+      select 'stored', m.id, m.reply_to, m.model, null::text,
+             substr(m.content, coalesce(p_after, 0) + 1), char_length(m.content),
              m.finish_reason, m.prompt_tokens, m.completion_tokens
       from public.messages m
       join public.chat_sessions s on s.id = m.chat_session_id
@@ -712,14 +803,17 @@ begin
     end if;
   end if;
   return query select 'gone', null::uuid, null::uuid, null::text, null::text, null::text,
-                      null::text, null::integer, null::integer;
+                      null::integer, null::text, null::integer, null::integer;
 end;
 $$;
 
 -- Stores the replies of the caller's whose writers are dead (silent past
 -- alive_until) or that ran past expires_at: what each had written becomes the
 -- reply, marked `shutdown` (the worker stopped before the reply was finished),
--- through save_reply, which also deletes the row. Called first by every
+-- through save_reply, which also deletes the row (and its parts). What it had
+-- written is its parts: only the text written while someone could re-attach
+-- (a follower, or its client gone from a reply that goes on); a reply nobody
+-- could have come back for is stored empty, `shutdown` all the same. Called first by every
 -- function that reads or counts replies, so none of them sees a ghost.
 create function chat_private.store_dead_replies()
 returns void
@@ -732,7 +826,9 @@ declare
   dead record;
 begin
   for dead in
-    select r.id, r.session_id, r.partial, r.model, r.user_message_id
+    select r.id, r.session_id, r.model, r.user_message_id,
+           (select coalesce(string_agg(p.content, '' order by p.char_offset), '')
+            from chat_private.reply_parts p where p.reply_id = r.id) as written
     from chat_private.replies r
     where r.user_id = uid and (r.alive_until <= now() or r.expires_at <= now())
     for update skip locked
@@ -741,7 +837,7 @@ begin
       -- the branch it answered was deleted: there is nowhere to store it
       delete from chat_private.replies r where r.id = dead.id;
     else
-      perform chat_private.save_reply(dead.id, dead.session_id, dead.partial, dead.model,
+      perform chat_private.save_reply(dead.id, dead.session_id, dead.written, dead.model,
                                       'shutdown', null, null, null, dead.user_message_id);
     end if;
   end loop;
@@ -867,9 +963,9 @@ grant execute on function
                             boolean, text),
   chat_private.switch_branch(uuid, uuid),
   chat_private.delete_branch(uuid, uuid),
-  chat_private.write_partial(uuid, uuid, text),
+  chat_private.write_partial(uuid, uuid, text, integer),
   chat_private.save_reply(uuid, uuid, text, text, text, integer, integer, integer, uuid),
   chat_private.release_reply(uuid),
   chat_private.request_stop(uuid),
-  chat_private.follow_reply(uuid, uuid)
+  chat_private.follow_reply(uuid, uuid, integer)
   to authenticated;

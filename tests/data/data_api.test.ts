@@ -283,11 +283,20 @@ Deno.test("refused: reading, freeing or forging reply slots, so the concurrent l
       (tx: Tx) =>
         tx`insert into chat_private.replies (user_id, expires_at)
                      values (${me.id}, now() + interval '1 hour')`,
+      // a reply's text as it streams, beside its row
+      (tx: Tx) => tx`select * from chat_private.reply_parts`,
+      (tx: Tx) =>
+        tx`insert into chat_private.reply_parts (reply_id, char_offset, content)
+                     select id, 0, 'forged' from chat_private.replies`,
     ]
   ) {
     assert.equal(await asUser(me, attempt), "42501");
   }
-  recordFigure(ABUSE, "reply slots: read, free, lapse, forge (and the old public table)", 5);
+  recordFigure(
+    ABUSE,
+    "reply slots: read, free, lapse, forge, their text read or forged (and the old public table)",
+    7,
+  );
   const second = await send(limited, me, "POST", `/api/sessions/${crypto.randomUUID()}`, {
     messages: [{ role: "user", content: "a second at once" }],
   });

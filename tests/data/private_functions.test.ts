@@ -88,7 +88,7 @@ Deno.test("every chat_private function that takes an id answers another user's a
   const calls: [string, (tx: Tx, ids: typeof real) => Promise<unknown>][] = [
     [
       "write_partial",
-      (tx, ids) => tx`select chat_private.write_partial(${ids.reply}, ${ids.session}, 'x') as r`,
+      (tx, ids) => tx`select chat_private.write_partial(${ids.reply}, ${ids.session}, 'x', 0) as r`,
     ],
     [
       "save_reply",
@@ -113,6 +113,10 @@ Deno.test("every chat_private function that takes an id answers another user's a
       "follow_reply by id",
       (tx, ids) => tx`select * from chat_private.follow_reply(${ids.session}, ${ids.reply})`,
     ],
+    [
+      "follow_reply by id, its text",
+      (tx, ids) => tx`select * from chat_private.follow_reply(${ids.session}, ${ids.reply}, 0)`,
+    ],
   ];
   for (const [name, call] of calls) {
     // each in a transaction rolled back, so the owner's reply is there for the next
@@ -129,7 +133,9 @@ Deno.test("every chat_private function that takes an id answers another user's a
     assert.equal(await answer(real), await answer(unknown), name);
   }
   // and the owner's reply is untouched by all of it
-  const [row] =
-    await admin`select partial, stop_requested from chat_private.replies where id = ${real.reply}`;
-  assert.deepEqual({ ...row }, { partial: "", stop_requested: false });
+  const [row] = await admin`
+    select stop_requested, followed,
+           (select count(*)::int from chat_private.reply_parts where reply_id = ${real.reply}) as parts
+    from chat_private.replies where id = ${real.reply}`;
+  assert.deepEqual({ ...row }, { stop_requested: false, followed: false, parts: 0 });
 });

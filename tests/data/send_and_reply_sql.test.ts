@@ -52,8 +52,16 @@ function save(user: string, session: string, sent: Sent, content: string, ending
     .then(([row]) => row!.saved);
 }
 
-const follow = (user: string, session: string, id: string | null = null) =>
-  as(user, (tx) => tx`select * from chat_private.follow_reply(${session}, ${id})`)
+const follow = (
+  user: string,
+  session: string,
+  id: string | null = null,
+  after: number | null = null,
+) =>
+  as(
+    user,
+    (tx) => tx`select * from chat_private.follow_reply(${session}, ${id}, ${after}::integer)`,
+  )
     .then(([row]) => ({ ...row }));
 
 const replyRows = async (user: string) =>
@@ -72,7 +80,9 @@ Deno.test("a first send creates the session, stores the message and its reply's 
     user_message_id: sent.user_message_id,
     model: "m-1",
     protocol: "ui",
-    content: "",
+    // no offset asked for: no text read
+    content: null,
+    text_length: null,
     finish_reason: null,
     prompt_tokens: null,
     completion_tokens: null,
@@ -83,24 +93,41 @@ Deno.test("a reply is written, followed and stored under its row's id, and its r
   const user = await signUp(admin);
   const session = crypto.randomUUID();
   const sent = await send(user, session, "Tell me");
-  const write = (delta: string) =>
+  const write = (delta: string, offset: number) =>
     as(
       user,
       (tx) =>
-        tx`select chat_private.write_partial(${sent.reply_id}, ${session}, ${delta}) as state`,
+        tx`select chat_private.write_partial(${sent.reply_id}, ${session}, ${delta}, ${offset}) as state`,
     )
       .then(([row]) => row!.state);
-  assert.equal(await write("Once "), "streaming");
-  assert.equal(await write("upon"), "streaming");
-  assert.equal((await follow(user, session, sent.reply_id)).content, "Once upon");
+  assert.equal(await write("Once ", 0), "streaming");
+  assert.equal(await write("upon", 5), "streaming");
+  const read = await follow(user, session, sent.reply_id, 0);
+  assert.deepEqual([read.content, read.text_length], ["Once upon", 9]);
+  // a reader asked for the text: its writer is told so
+  assert.equal(await write(" a", 9), "followed");
+  // a reader reads from where it is: the part it is in, cut, and those after
+  const rest = await follow(user, session, sent.reply_id, 7);
+  assert.deepEqual([rest.content, rest.text_length], ["on a", 11]);
+  const none = await follow(user, session, sent.reply_id, 11);
+  assert.deepEqual([none.content, none.text_length], ["", 11]);
+  // a part written again (its first write committed, but its writer did not learn it) keeps the longer
+  assert.equal(await write(" a ti", 9), "followed");
+  assert.equal((await follow(user, session, sent.reply_id, 0)).content, "Once upon a ti");
   assert.equal(await save(user, session, sent, "Once upon a time"), true);
   assert.equal(await replyRows(user), 0);
-  assert.equal(await write("more"), "released");
+  const [{ parts }] = await admin<[{ parts: number }]>`
+    select count(*)::int as parts from chat_private.reply_parts where reply_id = ${sent.reply_id}`;
+  assert.equal(parts, 0, "the parts go with the row");
+  assert.equal(await write("more", 14), "released");
   const stored = await follow(user, session, sent.reply_id);
   assert.deepEqual(
     [stored.state, stored.id, stored.user_message_id, stored.protocol, stored.content],
     ["stored", sent.reply_id, sent.user_message_id, null, "Once upon a time"],
   );
+  // a stored reply read from an offset: the rest
+  const tail = await follow(user, session, sent.reply_id, 10);
+  assert.deepEqual([tail.content, tail.text_length], ["a time", 16]);
   // the next send's history holds the exchange
   const next = await send(user, session, "And then?");
   assert.deepEqual(next.history!.map((m) => m.content), [
@@ -119,7 +146,7 @@ Deno.test("a stop is asked on the reply's row and seen by its writer; a released
   assert.equal(asked!.id, sent.reply_id);
   const [state] = await as(
     user,
-    (tx) => tx`select chat_private.write_partial(${sent.reply_id}, ${session}, '') as state`,
+    (tx) => tx`select chat_private.write_partial(${sent.reply_id}, ${session}, '', 0) as state`,
   );
   assert.equal(state!.state, "stopped");
   await as(user, (tx) => tx`select chat_private.release_reply(${sent.reply_id})`);

@@ -318,7 +318,7 @@ Deno.test("a reply being written in a deleted branch is told to stop, and is not
   await deleteBranch(user, session, two.user_message_id!);
   const [state] = await as(
     user,
-    (tx) => tx`select chat_private.write_partial(${two.reply_id}, ${session}, 'x') as state`,
+    (tx) => tx`select chat_private.write_partial(${two.reply_id}, ${session}, 'x', 0) as state`,
   );
   assert.equal(state!.state, "session_deleted");
   assert.equal(await save(user, session, two, "re two"), false);

@@ -38,19 +38,25 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
       body: JSON.stringify(message),
     });
     assert.equal(sending.status, 200);
-    // a few words streamed, and written to the row (every REPLY_PERSIST_MS)
     await readUntil(sending.body!.getReader(), "w5 ");
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // a reader re-attached (on the instance that survives): from then on the writer writes the
+    // reply's text (every REPLY_PERSIST_MS), and the reader has a few words of it
+    const reattached = await send(api, user, "GET", `/api/sessions/${session}/stream?protocol=sse`);
+    assert.equal(reattached.status, 200);
+    const followed = reattached.body!.getReader();
+    const before = await readUntil(followed, "w5 ");
     const modelCalls = api.model.requests.length;
-    await doomed.stop("SIGKILL");
-    const killedAt = performance.now();
-
-    // not yet known dead: a retry is told to come back when it would be (asked of an instance
-    // without the quota, which would answer 429 for the held slot first)
+    // an instance without the quota, which would answer 429 for the held slot first; started
+    // before the kill: the writer renews its lease once less than half of it (2.5 s) is left,
+    // so it may be known dead 2.5 s after the kill, sooner than a loaded machine starts an API
     const unlimited = await startTestApi({
       db: api.db,
       env: { SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)) },
     });
+    await doomed.stop("SIGKILL");
+    const killedAt = performance.now();
+
+    // not yet known dead: a retry is told to come back when it would be
     const early = await send(
       unlimited,
       user,
@@ -64,18 +70,26 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
     const wait = Number(early.headers.get("retry-after"));
     assert.ok(wait >= 1 && wait <= 5, `Retry-After ${wait}`);
 
-    // a re-attached stream replays what was written, then ends with an error once the writer
-    // is known dead (well before the 300 s the row would take to lapse)
-    const reattached = await send(api, user, "GET", `/api/sessions/${session}/stream?protocol=sse`);
-    assert.equal(reattached.status, 200);
+    // the re-attached stream ends with an error once the writer is known dead (well before the
+    // 300 s the row would take to lapse)
+    const rest = async () => {
+      const decoder = new TextDecoder();
+      let text = before;
+      for (let r = await followed.read(); !r.done; r = await followed.read()) {
+        text += decoder.decode(r.value, { stream: true });
+      }
+      return text;
+    };
     const events = await Promise.race([
-      reattached.text(),
+      rest(),
       new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error("the re-attached stream did not end")), 15_000)
       ),
     ]);
     const detected = (performance.now() - killedAt) / 1000;
-    assert.match(events, /event: delta\ndata: \{"content":"w0 w1 w2 w3 w4 w5 /);
+    const deltas = events.split("\n\n").filter((e) => e.startsWith("event: delta"))
+      .map((e) => JSON.parse(e.split("data: ")[1]!).content).join("");
+    assert.match(deltas, /^w0 w1 w2 w3 w4 w5 /);
     assert.match(events, /event: error\ndata: .*"finish_reason":"shutdown".*stopped before/);
     assert.ok(detected < 8, `known dead after ${detected.toFixed(1)} s`);
     recordFigure(
@@ -84,10 +98,11 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
       `${detected.toFixed(1)} s (lease 5 s)`,
     );
 
-    // what the dead worker had written is the stored reply, marked as cut short
+    // what the dead worker had written is the stored reply, marked as cut short: what the
+    // follower was sent
     const [, kept] = await stored(api, session);
     assert.equal(kept!.finish_reason, "shutdown");
-    assert.match(kept!.content, /^w0 w1 w2 w3 w4 w5 /);
+    assert.equal(kept!.content, deltas);
 
     // a stop answers at once: nothing streams any more
     const started = performance.now();
@@ -104,6 +119,47 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
     assert.equal(api.model.requests.length, modelCalls + 1);
     const [, answer] = await stored(api, session);
     assert.deepEqual([answer!.content, answer!.finish_reason], ["again", "stop"]);
+  } finally {
+    await doomed.stop("SIGKILL");
+    await api.idle();
+    await api.model.close();
+  }
+});
+
+Deno.test("a reply nobody followed, whose worker is killed, is stored empty as shutdown: its text was never written", async () => {
+  const api = await startTestApi();
+  const user = await api.user();
+  api.model.script(() => ({
+    chunks: Array.from({ length: 100 }, (_, i) => `w${i} `),
+    delayMs: 50,
+  }));
+  const doomed = await startFunctionProcess({
+    SUPABASE_DB_URL: api.db.url,
+    SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)),
+    OPENAI_API_KEY: "sk-test",
+    OPENAI_BASE_URL: api.model.baseURL,
+    OPENAI_MODEL: "test-model",
+    CURSOR_SECRET: TEST_CURSOR_SECRET,
+    TITLE_GENERATION: "false",
+  });
+  const session = crypto.randomUUID();
+  try {
+    const sending = await fetch(new URL(`api/sessions/${session}?protocol=text`, doomed.url), {
+      method: "POST",
+      headers: { ...user.auth, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "Count" }] }),
+    });
+    assert.equal(sending.status, 200);
+    await readUntil(sending.body!.getReader(), "w5 ");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await doomed.stop("SIGKILL");
+    // a stop finds it streaming until it is known dead, then stored as it was in Postgres
+    const stop = await send(api, user, "DELETE", `/api/sessions/${session}/stream`);
+    assert.equal(stop.status, 200);
+    const body = await stop.json();
+    assert.deepEqual([body.content, body.finish_reason], ["", "shutdown"]);
+    const [, kept] = await stored(api, session);
+    assert.deepEqual([kept!.content, kept!.finish_reason], ["", "shutdown"]);
   } finally {
     await doomed.stop("SIGKILL");
     await api.idle();

@@ -287,7 +287,7 @@ Deno.test("a reply cannot be created or read through the Data API, nor for anoth
   const [seen] = await asCaller(
     api.db.admin,
     userClaims(other.id),
-    (tx) => tx`select chat_private.write_partial(gen_random_uuid(), ${session}, 'x') as state`,
+    (tx) => tx`select chat_private.write_partial(gen_random_uuid(), ${session}, 'x', 0) as state`,
   );
   assert.equal(seen!.state, "session_deleted");
   const [replies] = await api.db.admin`

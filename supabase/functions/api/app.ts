@@ -10,6 +10,7 @@ import { createCursors } from "./cursors.ts";
 import type { Deps, RouteDeps, SignedIn } from "./deps.ts";
 import { ApiError, toResponse } from "./errors.ts";
 import { InFlightReplies } from "./reply/in_flight.ts";
+import { SharedPolls, UserSeats } from "./reply/shared_polls.ts";
 import { openApiDocument } from "./openapi.ts";
 import { branchRoutes } from "./routes/branches.ts";
 import { docsRoutes } from "./routes/docs.ts";
@@ -98,6 +99,15 @@ export function createApp(deps: Deps) {
     ...deps,
     cursors: createCursors(deps.config.cursorSecret),
     replies,
+    readers: {
+      polls: new SharedPolls({
+        sql: deps.sql,
+        everyMs: deps.config.model.replyPersistMs,
+        log: deps.log,
+      }),
+      reattaching: new UserSeats(deps.config.quotas.reattachPerUser),
+      stopping: new UserSeats(deps.config.quotas.stopWaitsPerUser),
+    },
     // attached by each route that is not public (`contract.ts`): every request passes it once
     signedIn: requireUser(deps.verifyToken),
   };
@@ -124,6 +134,7 @@ export function createApp(deps: Deps) {
 
   app.notFound((c) => c.json({ detail: "Not found" }, 404));
   app.onError((error, c) => toResponse(error, c, deps.log));
-  // the replies streaming now: index.ts stops and saves them when the worker is retired
-  return Object.assign(app, { replies });
+  // the replies streaming now: index.ts stops and saves them when the worker is retired; the
+  // readers of replies (their shared polls: tests look at them)
+  return Object.assign(app, { replies, readers: routeDeps.readers });
 }

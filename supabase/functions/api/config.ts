@@ -100,6 +100,13 @@ const fields = {
    * so it does not count against QUOTA_MESSAGES_PER_DAY)
    */
   QUOTA_IMPORTED_MESSAGES_PER_DAY: int(0).default(20_000),
+  /**
+   * re-attached streams (GET …/stream) one user may hold open on one instance at once, and stops
+   * (DELETE …/stream) one user may have waiting for their reply to end: each costs a share of a
+   * poll; past it, 429
+   */
+  REATTACH_MAX_PER_USER: int(1).default(8),
+  STOP_WAIT_MAX_PER_USER: int(1).default(4),
   /** a reply slot lapses by itself after this long (a worker killed mid-reply frees none): keep it above the longest a reply may stream */
   QUOTA_REPLY_SLOT_SECONDS: int(1).default(300),
   /**
@@ -158,6 +165,8 @@ const Config = z.object(fields)
       messagesPerDay: e.QUOTA_MESSAGES_PER_DAY,
       concurrentStreams: e.QUOTA_CONCURRENT_STREAMS,
       replySlotSeconds: e.QUOTA_REPLY_SLOT_SECONDS,
+      reattachPerUser: e.REATTACH_MAX_PER_USER,
+      stopWaitsPerUser: e.STOP_WAIT_MAX_PER_USER,
       importedMessagesPerDay: e.QUOTA_IMPORTED_MESSAGES_PER_DAY,
     },
     imports: {

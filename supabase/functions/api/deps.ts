@@ -8,6 +8,7 @@ import type { Config } from "./config.ts";
 import type { Cursors } from "./cursors.ts";
 import type { Sql } from "./database.ts";
 import type { InFlightReplies } from "./reply/in_flight.ts";
+import type { ReplyReaders } from "./reply/shared_polls.ts";
 import type { ModelClient } from "./model.ts";
 
 export interface Deps {
@@ -27,6 +28,8 @@ export type SignedIn = { Variables: { claims: UserClaims } };
 export type RouteDeps = Deps & {
   cursors: Cursors;
   replies: InFlightReplies;
+  /** re-attached streams and waiting stops: one shared poll per reply, bounded per user */
+  readers: ReplyReaders;
   /** the sign-in check, which `Router` attaches to each route that is not public */
   signedIn: MiddlewareHandler<SignedIn>;
 };

@@ -51,12 +51,15 @@ export interface RowWrites {
   /** `performance.now()` time at which the reply is stopped and saved as `max_duration` */
   deadline: number;
   /**
-   * The progress write appends what the model wrote since the last one, at most
-   * every `persistMs` (bounded writes), and answers what became of the reply;
-   * with nothing new it is still made every `everyMs`, as the poll. A stop or the
-   * session's deletion can come from any instance, and only Postgres knows:
-   * `session_deleted` stops the model call and nothing is saved; `stopped` stops
-   * it and the reply is saved as `stopped`.
+   * The progress write is the writer's poll, made every `everyMs` at least: it
+   * answers what became of the reply. A stop or the session's deletion can come
+   * from any instance, and only Postgres knows: `session_deleted` stops the
+   * model call and nothing is saved; `stopped` stops it and the reply is saved
+   * as `stopped`. It carries text only while someone can re-attach for it (a
+   * reader asked: `followed`; or the client left a reply that goes on): then
+   * it appends what the model wrote since the last one, at most every
+   * `persistMs` (bounded writes). Text nobody can come back for is never
+   * written: the save stores the reply once.
    */
   progress: { everyMs: number; persistMs: number };
   /** where the reply registers while it streams, so a retiring worker can stop and save it */
@@ -102,9 +105,10 @@ async function relayRun(
   if (row) {
     run.after("deadline", row.deadline - performance.now(), () => stop("max_duration"));
     writeProgress(row, run, reply, (state) => {
-      // A row gone ("released") means this writer was taken for dead: its writes waited too long
-      // (an overloaded instance or pool) and what it had written was stored as `shutdown`. It is
-      // alive, so it goes on: its save stores the whole reply over the cut one.
+      // "followed" is writeProgress's own business. A row gone ("released") means this writer was
+      // taken for dead: its writes waited too long (an overloaded instance or pool) and what it
+      // had written was stored as `shutdown`. It is alive, so it goes on: its save stores the
+      // whole reply over the cut one.
       if (state === "session_deleted" || state === "stopped") stop(state);
     }, relay.log);
   }
@@ -173,9 +177,11 @@ function outcomeOf(read: Read, stoppedAs: StreamEnding | undefined): ReplyOutcom
 }
 
 /**
- * Writes the reply's progress, and polls its row, while the model is read: the
- * first write after one interval, not at once (an immediate write made
- * postgres.js stall at the connection limit).
+ * Polls the reply's row, and writes its progress while someone can re-attach
+ * for it, while the model is read: the first statement after one interval, not
+ * at once (an immediate write made postgres.js stall at the connection limit).
+ * Once a reader has asked, the first write carries everything not yet written
+ * (from the start), the next ones what came since.
  */
 function writeProgress(
   row: RowWrites,
@@ -187,13 +193,17 @@ function writeProgress(
   const { everyMs, persistMs } = row.progress;
   let persisted = 0;
   let lastRead = -Infinity;
+  let followed = false;
   const tick = async () => {
-    const delta = reply.content.slice(persisted);
+    const someoneMayReattach = followed || (!run.clientAttached && row.onDisconnect === "continue");
+    const delta = someoneMayReattach ? reply.content.slice(persisted) : "";
     if (delta || performance.now() - lastRead >= everyMs) {
       try {
         const state = await row.writer.writeProgress(delta);
         persisted += delta.length;
         lastRead = performance.now();
+        // once followed, always written: the reader may leave and another come
+        if (state === "followed") followed = true;
         seen(state);
       } catch (error) {
         // the database briefly away: keep streaming, write and read again next time

@@ -2,9 +2,11 @@
  * The reply's row, and the SQL that writes and reads it. A reply is one row
  * from the moment its user message is stored (turn/send.ts creates it, and its
  * id is the id the reply is stored under) until it is saved as an assistant
- * message: the instance writing it appends its text as it streams and reads, in
- * the same round trip, whether it was stopped or its session deleted meanwhile;
- * any instance can follow it (follow.ts) or ask it to stop (stop.ts).
+ * message: the instance writing it polls it as it streams, learning in that
+ * round trip whether it was stopped, its session deleted or a reader
+ * re-attached meanwhile, and appends its text only while someone can re-attach
+ * for it; any instance can follow it (follow.ts, shared_polls.ts) or ask it to
+ * stop (stop.ts).
  *
  * Every statement runs as the caller (RLS) through `chat_private`'s functions,
  * each called in exactly one place below: the caller may not write assistant
@@ -28,11 +30,12 @@ export interface NewReply {
 }
 
 /**
- * What became of a reply in progress, as its writer reads it: still streaming,
- * stopped by a client (from any instance), its session deleted (nowhere to save
- * it), or its row lapsed.
+ * What became of a reply in progress, as its writer reads it: still streaming
+ * (`followed`: and a re-attached reader asked for its text), stopped by a
+ * client (from any instance), its session deleted (nowhere to save it), or its
+ * row lapsed.
  */
-export type RowState = "streaming" | "stopped" | "session_deleted" | "released";
+export type RowState = "streaming" | "followed" | "stopped" | "session_deleted" | "released";
 
 /** The writer's hold on its reply's row. */
 export interface ReplyWriter {
@@ -40,7 +43,10 @@ export interface ReplyWriter {
   save: (content: string, ending: Ending, usage?: Usage) => Promise<void>;
   /** removes the row of a reply that will not be saved */
   release: () => Promise<void>;
-  /** appends what the reply said since the last write, and reads what became of it */
+  /**
+   * appends `delta` (what the reply said since the last write; "" writes nothing) after the
+   * text written so far, and reads what became of the reply
+   */
   writeProgress: (delta: string) => Promise<RowState>;
 }
 
@@ -55,6 +61,8 @@ export function replyWriter(
     await queryAsCaller(sql, claims, (tx) => releaseStatement(tx, reply.id))
       .catch((error) => log("releasing the reply's row failed", error));
   };
+  // where the next part starts, in characters as Postgres counts them (code points)
+  let written = 0;
   return {
     release,
     // a reply outlives a brief database outage: its save waits for the database to return
@@ -72,7 +80,13 @@ export function replyWriter(
       });
     },
     writeProgress: async (delta) => {
-      const [row] = await queryAsCaller(sql, claims, (tx) => progressStatement(tx, reply, delta));
+      const part = storable(delta);
+      const [row] = await queryAsCaller(
+        sql,
+        claims,
+        (tx) => progressStatement(tx, reply, part, written),
+      );
+      written += codePoints(part);
       return row!.state;
     },
   };
@@ -107,13 +121,24 @@ function releaseStatement(tx: Tx, id: string) {
 }
 
 /**
- * Appends `delta` to the reply in progress (so another connection can follow it)
- * and reads, in the same round trip, what became of it.
+ * Appends `part` to the reply in progress as the part starting at `offset` (so
+ * another connection can follow it) and reads, in the same round trip, what
+ * became of it; with no text, only reads.
  */
-function progressStatement(tx: Tx, reply: NewReply, delta: string) {
+function progressStatement(tx: Tx, reply: NewReply, part: string, offset: number) {
   return tx<{ state: RowState }[]>`
     select chat_private.write_partial(${reply.id}, ${reply.sessionId},
-                                      ${storable(delta)}) as state`;
+                                      ${part}, ${offset}) as state`;
+}
+
+/** Characters as Postgres counts them: code points (storable text has no lone surrogates). */
+export function codePoints(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0xdc00 || unit > 0xdfff) count++;
+  }
+  return count;
 }
 
 /** Asks the reply in progress in a session to stop; its id, or null when none streams. */
@@ -126,7 +151,10 @@ export async function requestStop(sql: Sql, claims: UserClaims, sessionId: strin
   return row!.id;
 }
 
-/** A reply as a re-attaching client follows it: in progress (text so far), stored, or gone. */
+/**
+ * A reply as a re-attaching client follows it: in progress, stored, or gone;
+ * its text from the offset asked for.
+ */
 export interface FollowedReply {
   state: "streaming" | "stored" | "gone";
   id: string | null;
@@ -134,23 +162,34 @@ export interface FollowedReply {
   model: string | null;
   /** the protocol it was started in (null once stored) */
   protocol: Protocol | null;
+  /** the text from the offset asked for (streaming: null when none was asked for) */
   content: string | null;
+  /** where that text ends, in code points: the offset to ask for next */
+  text_length: number | null;
   finish_reason: Ending | null;
   prompt_tokens: number | null;
   completion_tokens: number | null;
 }
 
-/** The reply in progress in a session (`id` null), or the one followed by its id. */
+/**
+ * The reply in progress in a session (`id` null), or the one followed by its
+ * id, with its text from code point `after` on; `after` null reads no text of
+ * a reply in progress (and does not ask its writer to write any), and the
+ * whole of a stored one.
+ */
 export async function followReply(
   sql: Sql,
   claims: UserClaims,
   sessionId: string,
   id: string | null,
+  after: number | null,
 ): Promise<FollowedReply> {
   const [row] = await queryAsCaller(
     sql,
     claims,
-    (tx) => tx<FollowedReply[]>`select * from chat_private.follow_reply(${sessionId}, ${id})`,
+    (tx) =>
+      tx<FollowedReply[]>`
+        select * from chat_private.follow_reply(${sessionId}, ${id}, ${after}::integer)`,
   );
   return { ...row!, protocol: row!.protocol ?? null };
 }

@@ -38,7 +38,8 @@ export const resumeRoute = (prefix: "sessions" | "chat") =>
         },
       },
       204: { description: "No reply is being written in this session" },
-      ...errors(401, 422, 503),
+      // REATTACH_MAX_PER_USER re-attached streams of the user's open on this instance already
+      ...errors(401, 422, 429, 503),
     },
   });
 
@@ -55,6 +56,7 @@ export const stopRoute = (prefix: "sessions" | "chat") =>
       200: json("The reply, stopped and stored", StoppedReply),
       202: json("Stop asked for; the reply is not stored yet", StoppedReply),
       204: { description: "No reply is being written in this session" },
-      ...errors(401, 422, 503),
+      // STOP_WAIT_MAX_PER_USER stops of the user's waiting on this instance already
+      ...errors(401, 422, 429, 503),
     },
   });
