@@ -34,7 +34,7 @@ export interface Figure {
 }
 
 /** The baselines of `bench/baselines.ts`, each a process of its own. */
-export type BaselineKind = "hello" | "floor" | "floor-list";
+export type BaselineKind = "hello" | "floor" | "floor-list" | "floor-history";
 
 /**
  * What every figure gets: one database, one signing key and one stand-in model for the whole

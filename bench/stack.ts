@@ -80,6 +80,7 @@ export async function startBench(
       hello: [],
       floor: [db.url],
       "floor-list": [db.url, owner],
+      "floor-history": [db.url, historySession],
     };
     const startBaseline = (kind: BaselineKind) =>
       tracked(
