@@ -1,0 +1,130 @@
+/**
+ * Where a read's time goes, layer by layer, in one process: each layer is the one before it plus
+ * one more piece of the request's path (the pool, the RLS transaction, JSON, the token check, the
+ * app), run at concurrency 16 for a few seconds, so the difference between two rows is what that
+ * piece costs. Not a figure (its numbers are not ratios to a baseline in another process): a tool
+ * for finding waste, whose findings go into bench/analysis.md.
+ *
+ *   deno run -A local/with_postgres.ts deno run -A bench/profile_reads.ts [seconds]
+ *   deno run -A local/with_postgres.ts deno run -A --cpu-prof --cpu-prof-dir=<dir> \
+ *     bench/profile_reads.ts <seconds> list|history      only the whole route, for a CPU profile
+ *                                                        (bench/cpu_profile.ts summarises it)
+ */
+import postgres from "postgres";
+import { jwksOf } from "../local/signing_keys.ts";
+import { createTokenVerifier } from "../supabase/functions/api/auth.ts";
+import { connect, queryAsCaller } from "../supabase/functions/api/database.ts";
+import { branchJsonStart } from "../supabase/functions/api/store/branch.ts";
+import { listSessions } from "../supabase/functions/api/store/sessions.ts";
+import { startTestApi } from "../tests/support/api.ts";
+
+const seconds = Number(Deno.args[0] ?? 2);
+const only = Deno.args[1];
+const CONCURRENCY = 16;
+
+const api = await startTestApi({ env: { DB_POOL_MAX: "5" } });
+const user = await api.user();
+const sessions = (await api.db.admin<{ id: string }[]>`
+  insert into public.chat_sessions (user_id, title)
+  select ${user.id}, 'Session ' || g from generate_series(1, 20) g returning id`).map((r) => r.id);
+const session = sessions[0]!;
+// as bench/stack.ts: 50 messages in one session, its current branch
+await api.db.admin`
+  insert into public.messages (chat_session_id, role, content)
+  select ${session}, case when g % 2 = 1 then 'user' else 'assistant' end,
+         'Message number ' || g || ' ' || repeat('lorem ipsum ', 20)
+  from generate_series(1, 50) g`;
+
+const plain = postgres(api.db.url, { max: 5, onnotice: () => {} });
+// a pool as the app builds its own (`connect()`)
+const sql = connect(api.db.url, { max: 5 });
+const claims = { role: "authenticated" as const, sub: user.id, aud: "authenticated" };
+const verify = createTokenVerifier({ jwks: jwksOf(api.key) });
+
+/** Runs `work` CONCURRENCY at a time for `seconds`; requests per second and µs per request. */
+async function load(work: () => Promise<unknown>): Promise<{ rps: number; us: number }> {
+  for (let i = 0; i < 200; i++) await work(); // warm up (JIT, prepared statements)
+  let count = 0;
+  const end = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        await work();
+        count++;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  return { rps: count / (elapsed / 1000), us: (elapsed * 1000) / count };
+}
+
+const get = (path: string) => async () => {
+  const response = await api.app.fetch(
+    new Request(`http://localhost${path}`, { headers: user.auth }),
+  );
+  if (response.status !== 200) throw new Error(`${path}: ${response.status}`);
+  await response.arrayBuffer();
+};
+
+if (only) {
+  const result = await load(get(only === "list" ? "/api/sessions" : `/api/sessions/${session}`));
+  console.log(`${only}: ${result.rps.toFixed(0)} req/s`);
+} else {
+  const layers: [string, () => Promise<unknown>][] = [
+    ["floor: select 1, plain postgres.js pool", () => plain`select 1 as one`],
+    [
+      "list query, plain pool, no RLS (floor-list)",
+      async () =>
+        JSON.stringify(
+          await plain`select id, title, created_at, updated_at from public.chat_sessions
+                    where user_id = ${user.id} order by updated_at desc, id desc`,
+        ),
+    ],
+    [
+      "list query, the app's pool (reserve, release), no RLS",
+      async () => {
+        const tx = await sql.reserve();
+        try {
+          return await tx`select id, title, created_at, updated_at from public.chat_sessions
+                          where user_id = ${user.id} order by updated_at desc, id desc`;
+        } finally {
+          tx.release();
+        }
+      },
+    ],
+    [
+      "list query as the caller (queryAsCaller: RLS transaction)",
+      () => queryAsCaller(sql, claims, listSessions),
+    ],
+    [
+      "… + JSON.stringify",
+      async () => JSON.stringify(await queryAsCaller(sql, claims, listSessions)),
+    ],
+    ["token check alone (cached)", () => verify(user.token)],
+    ["the app, no route (404: CORS, body limit, routing)", async () => {
+      const response = await api.app.fetch(new Request("http://localhost/api/nowhere"));
+      await response.arrayBuffer();
+    }],
+    ["GET /api/sessions, the whole app", get("/api/sessions")],
+    [
+      "history query, plain pool, no RLS (floor-history)",
+      () => branchJsonStart(plain as never, session, { current: true }).raw(),
+    ],
+    [
+      "history query as the caller (queryAsCaller)",
+      () =>
+        queryAsCaller(sql, claims, (tx) => branchJsonStart(tx, session, { current: true }).raw()),
+    ],
+    ["GET /api/sessions/{id}, the whole app", get(`/api/sessions/${session}`)],
+  ];
+  console.log(`| layer (concurrency ${CONCURRENCY}, in one process) | req/s | µs per request |`);
+  console.log("| --- | --- | --- |");
+  for (const [name, work] of layers) {
+    const { rps, us } = await load(work);
+    console.log(`| ${name} | ${rps.toFixed(0)} | ${us.toFixed(0)} |`);
+  }
+}
+await plain.end();
+await sql.end();
+Deno.exit(0);
