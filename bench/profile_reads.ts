@@ -7,9 +7,10 @@
  *
  *   deno run -A local/with_postgres.ts deno run -A bench/profile_reads.ts [seconds]
  *   deno run -A local/with_postgres.ts deno run -A --cpu-prof --cpu-prof-dir=<dir> \
- *     bench/profile_reads.ts <seconds> list|history      only the whole route, for a CPU profile
- *                                                        (bench/cpu_profile.ts summarises it)
+ *     bench/profile_reads.ts <seconds> <text>    only the layers whose name holds <text> ("whole
+ *                                                app"), for a CPU profile (bench/cpu_profile.ts)
  */
+import process from "node:process";
 import postgres from "postgres";
 import { jwksOf } from "../local/signing_keys.ts";
 import { createTokenVerifier } from "../supabase/functions/api/auth.ts";
@@ -38,12 +39,30 @@ await api.db.admin`
 const plain = postgres(api.db.url, { max: 5, onnotice: () => {} });
 // a pool as the app builds its own (`connect()`)
 const sql = connect(api.db.url, { max: 5 });
-const claims = { role: "authenticated" as const, sub: user.id, aud: "authenticated" };
 const verify = createTokenVerifier({ jwks: jwksOf(api.key) });
+// the claims a request carries into its transaction: the whole verified token
+const claims = await verify(user.token);
+
+/** CPU time used so far, in µs: this process's, and the database's server processes' for this database. */
+async function cpu(): Promise<{ js: number; db: number }> {
+  const pids = await api.db.admin<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+  let ticks = 0;
+  for (const { pid } of pids) {
+    try {
+      // utime and stime, fields 14 and 15, in clock ticks (1/100 s)
+      const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* ended */ }
+  }
+  const own = process.cpuUsage();
+  return { js: own.user + own.system, db: ticks * 10_000 };
+}
 
 /** Runs `work` CONCURRENCY at a time for `seconds`; requests per second and µs per request. */
-async function load(work: () => Promise<unknown>): Promise<{ rps: number; us: number }> {
+async function load(work: () => Promise<unknown>) {
   for (let i = 0; i < 200; i++) await work(); // warm up (JIT, prepared statements)
+  const before = await cpu();
   let count = 0;
   const end = performance.now() + seconds * 1000;
   const started = performance.now();
@@ -56,7 +75,13 @@ async function load(work: () => Promise<unknown>): Promise<{ rps: number; us: nu
     }),
   );
   const elapsed = performance.now() - started;
-  return { rps: count / (elapsed / 1000), us: (elapsed * 1000) / count };
+  const after = await cpu();
+  return {
+    rps: count / (elapsed / 1000),
+    us: (elapsed * 1000) / count,
+    jsCpu: (after.js - before.js) / count,
+    dbCpu: (after.db - before.db) / count,
+  };
 }
 
 const get = (path: string) => async () => {
@@ -67,10 +92,7 @@ const get = (path: string) => async () => {
   await response.arrayBuffer();
 };
 
-if (only) {
-  const result = await load(get(only === "list" ? "/api/sessions" : `/api/sessions/${session}`));
-  console.log(`${only}: ${result.rps.toFixed(0)} req/s`);
-} else {
+{
   const layers: [string, () => Promise<unknown>][] = [
     ["floor: select 1, plain postgres.js pool", () => plain`select 1 as one`],
     [
@@ -118,11 +140,17 @@ if (only) {
     ],
     ["GET /api/sessions/{id}, the whole app", get(`/api/sessions/${session}`)],
   ];
-  console.log(`| layer (concurrency ${CONCURRENCY}, in one process) | req/s | µs per request |`);
-  console.log("| --- | --- | --- |");
-  for (const [name, work] of layers) {
-    const { rps, us } = await load(work);
-    console.log(`| ${name} | ${rps.toFixed(0)} | ${us.toFixed(0)} |`);
+  console.log(
+    `| layer (concurrency ${CONCURRENCY}, in one process) | req/s | µs per request | CPU µs per request: JS | Postgres |`,
+  );
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const [name, work] of layers.filter(([name]) => !only || name.includes(only))) {
+    const { rps, us, jsCpu, dbCpu } = await load(work);
+    console.log(
+      `| ${name} | ${rps.toFixed(0)} | ${us.toFixed(0)} | ${jsCpu.toFixed(0)} | ${
+        dbCpu.toFixed(0)
+      } |`,
+    );
   }
 }
 await plain.end();
