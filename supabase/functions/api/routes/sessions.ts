@@ -20,7 +20,7 @@ import { searchSessions } from "../store/search.ts";
 import {
   deleteAllSessions,
   deleteSession,
-  listSessionsJson,
+  listSessions,
   listSessionsPage,
   renameSession,
   type SessionPosition,
@@ -112,13 +112,7 @@ export function sessionRoutes({ sql, cursors, signedIn }: RouteDeps) {
       }
       return c.json(rows.slice(0, limit));
     }
-    if (!page) {
-      const [row] = await queryAsCaller(sql, claims, (tx) => listSessionsJson(tx).raw());
-      // the bytes as Postgres sent them: a whole JSON array, never null
-      return c.body(row![0] as Uint8Array<ArrayBuffer>, 200, {
-        "content-type": "application/json",
-      });
-    }
+    if (!page) return c.json(await queryAsCaller(sql, claims, listSessions));
     const scope = `${claims.sub}:sessions`;
     const before = page.cursor
       ? await positionOf(cursors, scope, page.cursor, SessionPosition)

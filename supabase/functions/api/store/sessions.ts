@@ -20,20 +20,6 @@ export function listSessions(tx: Tx) {
     order by updated_at desc, id desc`;
 }
 
-/**
- * The caller's sessions as one JSON array, written by Postgres: read `.raw()`, it goes to the
- * client as it comes, never decoded into rows and serialised again (that was most of a list's
- * CPU in the function). `row_to_json` writes what `JSON.stringify` writes for `listSessions`'s
- * rows: compact, the same escapes, timestamps as `database.ts` parses them (the connection's
- * time zone is UTC); a test compares the two byte for byte.
- */
-export function listSessionsJson(tx: Tx) {
-  return tx`
-    select '[' || coalesce(string_agg(row_to_json(s)::text, ',' order by s.updated_at desc, s.id desc),
-                           '') || ']' as json
-    from (select id, title, created_at, updated_at from public.chat_sessions) s`;
-}
-
 /** Where a page of sessions ends: the last session's sort key. */
 export type SessionPosition = [updatedAt: string, id: string];
 
