@@ -128,6 +128,34 @@ const get = (path: string) => async () => {
       "select 1 as the caller (the RLS transaction alone)",
       () => queryAsCaller(sql, claims, (tx) => tx`select 1 as one`),
     ],
+    [
+      "select 1 on a connection of the app's pool",
+      async () => {
+        const tx = await sql.reserve();
+        try {
+          return await tx`select 1 as one`;
+        } finally {
+          tx.release();
+        }
+      },
+    ],
+    [
+      "… in the RLS transaction's four statements, by hand (begin, claims and role, it, commit)",
+      async () => {
+        const tx = await sql.reserve();
+        try {
+          return await Promise.all([
+            tx`begin`.execute(),
+            tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                      set_config('role', ${claims.role}, true)`.execute(),
+            tx`select 1 as one`.execute(),
+            tx`commit`.execute(),
+          ]);
+        } finally {
+          tx.release();
+        }
+      },
+    ],
     ["token check alone (cached)", () => verify(user.token)],
     ["the app, no route (404: CORS, body limit, routing)", async () => {
       const response = await api.app.fetch(new Request("http://localhost/api/nowhere"));
