@@ -65,9 +65,12 @@ export interface Bench {
   api(): Promise<Running>;
   /** a shared baseline process */
   baseline(kind: BaselineKind): Promise<Running>;
-  /** a further API process of the figure's own (another database URL, pool size); stop it when done */
+  /**
+   * a further API process of the figure's own (another database URL, pool size, or another
+   * checkout's function: `cwd`, to compare before and after in one run); stop it when done
+   */
   startApi(
-    opts?: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> },
+    opts?: { databaseUrl?: string; poolMax?: number; env?: Record<string, string>; cwd?: string },
   ): Promise<Started>;
   /** a further baseline process of the figure's own; stop it when done */
   startBaseline(kind: BaselineKind): Promise<Started>;

@@ -70,11 +70,13 @@ export async function startBench(
       return process;
     };
     const startApi = (
-      o: { databaseUrl?: string; poolMax?: number; env?: Record<string, string> } = {},
+      o: { databaseUrl?: string; poolMax?: number; env?: Record<string, string>; cwd?: string } =
+        {},
     ) =>
       tracked(startDenoServer(API_ARGS, {
         env: { ...apiEnv(o.databaseUrl ?? db.url, o.poolMax ?? 5), ...o.env },
         probe: "/api/health",
+        ...(o.cwd ? { cwd: o.cwd } : {}),
       }));
     const baselineArgs: Record<BaselineKind, string[]> = {
       hello: [],

@@ -25,6 +25,9 @@ export const throughput: Figure = {
       await bench.baseline("floor-history"),
       await bench.api(),
     ];
+    // BENCH_BEFORE=<another checkout>: its API measured too, interleaved with this one (paired)
+    const beforeDir = Deno.env.get("BENCH_BEFORE");
+    const before = beforeDir ? await bench.startApi({ cwd: beforeDir }) : undefined;
     const targets: [string, string, Record<string, string>][] = [
       ["hello", `${hello.url}/`, {}],
       ["floor", `${floor.url}/`, {}],
@@ -32,6 +35,12 @@ export const throughput: Figure = {
       [FLOOR_HISTORY, `${floorHistory.url}/`, {}],
       [LIST, `${api.url}/api/sessions`, bench.auth],
       [HISTORY, `${api.url}/api/sessions/${bench.historySession}`, bench.auth],
+      ...(before
+        ? [
+          [`${LIST}, before`, `${before.url}/api/sessions`, bench.auth],
+          [`${HISTORY}, before`, `${before.url}/api/sessions/${bench.historySession}`, bench.auth],
+        ] satisfies typeof targets
+        : []),
     ];
     const load = new Map<string, LoadResult[]>();
     for (const c of CONCURRENCIES) {
@@ -49,16 +58,21 @@ export const throughput: Figure = {
         }
       }
     }
+    /** the read route's own floor, for a route's name (with or without ", before") */
+    const ownFloor = (name: string) => OWN_FLOOR.find(([route]) => name.startsWith(route))?.[1];
     const rows: string[] = [];
     for (const c of CONCURRENCIES) {
-      const floorRps = median(load.get(`floor@${c}`)!.map((r) => r.rps));
+      const rpsAt = (name: string) => median(load.get(`${name}@${c}`)!.map((r) => r.rps));
       for (const [name] of targets) {
         const results = load.get(`${name}@${c}`)!;
         const rps = results.map((r) => r.rps);
+        const own = ownFloor(name);
         rows.push(
           `| ${name} | ${c} | ${spread(rps, 0)} | ${spread(results.map((r) => r.p50))} | ${
             spread(results.map((r) => r.p99))
-          } | ${(median(rps) / floorRps).toFixed(2)} |`,
+          } | ${(median(rps) / rpsAt("floor")).toFixed(2)} | ${
+            own ? (median(rps) / rpsAt(own)).toFixed(2) : ""
+          } |`,
         );
       }
     }
@@ -72,7 +86,7 @@ export const throughput: Figure = {
         met: ratio >= target,
       };
     });
-    const floorVerdicts = targets.filter(([n]) => n.startsWith("GET")).map(([name]) => {
+    const floorVerdicts = [LIST, HISTORY].map((name) => {
       const ratio = median(load.get(`${name}@16`)!.map((r) => r.rps)) /
         median(load.get("floor@16")!.map((r) => r.rps));
       return {
@@ -93,8 +107,16 @@ export const throughput: Figure = {
         "costs from what auth, RLS and the app cost. Targets: the list ≥ 0.75× floor-list and the history",
         "≥ 0.50× floor-history at concurrency 16.",
         "",
-        "| target | concurrency | req/s | p50 ms | p99 ms | req/s ÷ floor |",
-        "| --- | --- | --- | --- | --- | --- |",
+        ...(before
+          ? [
+            "",
+            `Measured beside this run: the API of another checkout (\`BENCH_BEFORE=${beforeDir}\`), its`,
+            "rows marked *before*, interleaved with the others run by run.",
+          ]
+          : []),
+        "",
+        "| target | concurrency | req/s | p50 ms | p99 ms | req/s ÷ floor | req/s ÷ its own floor |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         ...rows,
         "",
         "![p50 latency against concurrency](benchmarks-latency.svg)",
