@@ -39,7 +39,7 @@ export function streamJsonArray<P>(
 }
 
 /** An array of one page's elements (comma-joined JSON, null: none), whole: `[` + elements + `]`. */
-export function jsonArray(elements: Uint8Array | null): Uint8Array<ArrayBuffer> {
+export function jsonArray(elements: Uint8Array | null) {
   if (elements === null) return new Uint8Array([0x5b, 0x5d]);
   const array = new Uint8Array(elements.length + 2);
   array[0] = 0x5b;
