@@ -34,7 +34,7 @@ export interface Figure {
 }
 
 /** The baselines of `bench/baselines.ts`, each a process of its own. */
-export type BaselineKind = "hello" | "floor" | "floor-list";
+export type BaselineKind = "hello" | "floor" | "floor-list" | "floor-history";
 
 /**
  * What every figure gets: one database, one signing key and one stand-in model for the whole
@@ -66,8 +66,9 @@ export interface Bench {
   /** a shared baseline process */
   baseline(kind: BaselineKind): Promise<Running>;
   /**
-   * a further API process of the figure's own (another database URL, pool size, or `deno run`
-   * arguments in place of the function's entry point); stop it when done
+   * a further API process of the figure's own (another database URL, pool size, `deno run`
+   * arguments in place of the function's entry point, or another checkout's function: `cwd`, to
+   * compare before and after in one run); stop it when done
    */
   startApi(
     opts?: {
@@ -75,6 +76,7 @@ export interface Bench {
       poolMax?: number;
       env?: Record<string, string>;
       args?: string[];
+      cwd?: string;
     },
   ): Promise<Started>;
   /** a further baseline process of the figure's own; stop it when done */

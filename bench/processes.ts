@@ -12,14 +12,14 @@ export interface Running {
 /** Spawns `deno run <args>` and waits until `probe` (a path on it) answers 200. */
 export async function startDenoServer(
   args: string[],
-  opts: { env?: Record<string, string>; probe: string; port?: number },
+  opts: { env?: Record<string, string>; probe: string; port?: number; cwd?: string },
 ): Promise<Running & { startedInMs: number }> {
   const port = opts.port ?? freePort();
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...args.map((a) => a.replace("{port}", String(port)))],
     env: { ...opts.env, PORT: String(port) },
-    cwd: root,
+    cwd: opts.cwd ?? root,
     stdout: "null",
     stderr: "inherit",
   }).spawn();

@@ -86,16 +86,19 @@ export async function startBench(
         poolMax?: number;
         env?: Record<string, string>;
         args?: string[];
+        cwd?: string;
       } = {},
     ) =>
       tracked(startDenoServer(o.args ?? API_ARGS, {
         env: { ...apiEnv(o.databaseUrl ?? db.url, o.poolMax ?? 5), ...o.env },
         probe: "/api/health",
+        ...(o.cwd ? { cwd: o.cwd } : {}),
       }));
     const baselineArgs: Record<BaselineKind, string[]> = {
       hello: [],
       floor: [db.url],
       "floor-list": [db.url, owner],
+      "floor-history": [db.url, historySession],
     };
     const startBaseline = (kind: BaselineKind) =>
       tracked(

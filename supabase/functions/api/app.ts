@@ -4,8 +4,8 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { requireUser } from "./auth.ts";
+import { cors } from "./cors.ts";
 import { createCursors } from "./cursors.ts";
 import type { Deps, RouteDeps, SignedIn } from "./deps.ts";
 import { ApiError, toResponse } from "./errors.ts";

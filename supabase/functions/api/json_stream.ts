@@ -37,3 +37,13 @@ export function streamJsonArray<P>(
     },
   }, { highWaterMark: 0 });
 }
+
+/** An array of one page's elements (comma-joined JSON, null: none), whole: `[` + elements + `]`. */
+export function jsonArray(elements: Uint8Array | null) {
+  if (elements === null) return new Uint8Array([0x5b, 0x5d]);
+  const array = new Uint8Array(elements.length + 2);
+  array[0] = 0x5b;
+  array.set(elements, 1);
+  array[elements.length + 1] = 0x5d;
+  return array;
+}

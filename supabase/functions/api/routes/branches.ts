@@ -9,7 +9,7 @@ import { Router } from "../contract.ts";
 import { queryAsCaller } from "../database.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ApiError, sessionNotFound } from "../errors.ts";
-import { type JsonPage, streamJsonArray } from "../json_stream.ts";
+import { jsonArray, type JsonPage, streamJsonArray } from "../json_stream.ts";
 import { linkNextPage, pageRequest, positionOf } from "../pagination.ts";
 import { MessageIdParam } from "../schemas.ts";
 import {
@@ -62,10 +62,11 @@ export function branchRoutes({ sql, cursors, signedIn }: RouteDeps) {
         );
         return { elements: row![0] ?? null, next: index + 1, more: index + 1 < ends.length };
       };
-      const first = { elements: json ?? null, next: 1, more: ends.length > 1 };
-      return c.body(streamJsonArray(first, readPage), 200, {
-        "content-type": "application/json",
-      });
+      const headers = { "content-type": "application/json" };
+      // one page (most branches): the array whole, without a stream's machinery per request
+      if (ends.length <= 1) return c.body(jsonArray(json ?? null), 200, headers);
+      const first = { elements: json ?? null, next: 1, more: true };
+      return c.body(streamJsonArray(first, readPage), 200, headers);
     }
     const scope = `${claims.sub}:messages:${id}`;
     const before = page.cursor
