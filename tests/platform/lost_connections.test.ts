@@ -116,9 +116,13 @@ for (const prepare of [true, false]) {
     const sql = connect(db.url, { max: 1, prepare });
     try {
       const me = await signUp(db.admin);
-      const work = queryAsCaller(sql, userClaims(me), (tx) => tx`select pg_sleep(${30})`);
+      // its outcome is taken at once: the failure can come before the terminating statement's answer
+      const work = within(
+        queryAsCaller(sql, userClaims(me), (tx) => tx`select pg_sleep(${30})`),
+        10_000,
+      );
       await terminateRunning(db, "select pg_sleep(", 1);
-      const outcome = await within(work, 10_000);
+      const outcome = await work;
       assert.ok(
         "error" in outcome && isDatabaseUnavailable(outcome.error),
         JSON.stringify(outcome),

@@ -131,3 +131,31 @@ Deno.test("a slow stream is read into a small buffer; a burst into larger ones",
   assert.equal(Math.max(...sizes), 65536, "a burst grows the buffer to 64 KiB");
   assert.equal(sizes.at(-1), 4096, "slow reads take it back to 4 KiB");
 });
+
+Deno.test("an event that never ends is refused past 1 Mi characters, after the events before it", async () => {
+  const good = `data: ${JSON.stringify(chunk("kept"))}\n\n`;
+  const endless = Array.from({ length: 300 }, () => "x".repeat(4096)); // 1.2 Mi, no line end
+  const batches: CompletionChunk[][] = [];
+  await assert.rejects(
+    async () => {
+      for await (const batch of completionChunks(body([good, "data: ", ...endless]), signal())) {
+        batches.push(batch);
+      }
+    },
+    (error) =>
+      error instanceof StreamedError && /longer than 1048576 characters/.test(error.message),
+  );
+  assert.deepEqual(contents(batches), ["kept"]);
+});
+
+Deno.test("an event cut into many reads is read whole once it ends", async () => {
+  const long = "y".repeat(100_000);
+  const event = `data: ${JSON.stringify(chunk(long))}\r\n\r\n`;
+  const parts = event.match(/[^]{1,1000}/g)!; // cut everywhere, the end's CR LF CR LF across reads
+  const batches = await read([...parts, "data: [DONE]\n\n"]);
+  assert.deepEqual(contents(batches), [long]);
+});
+
+function signal() {
+  return new AbortController().signal;
+}

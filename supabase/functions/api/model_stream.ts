@@ -34,7 +34,11 @@ export async function* completionChunks(
 ): AsyncGenerator<CompletionChunk[]> {
   const text = new TextDecoder();
   const read = reads(body);
-  let pending = "";
+  // the text after the last event end, kept as the pieces read (joined only once an event ends:
+  // appending to one string and searching it would copy a long event at every read)
+  let unended: string[] = [];
+  let unendedLength = 0;
+  let tail = ""; // its last 3 characters: an event end can straddle two reads
   try {
     for (;;) {
       let bytes: Uint8Array | undefined;
@@ -45,13 +49,27 @@ export async function* completionChunks(
         throw error;
       }
       if (!bytes) return;
-      // an event end can only be in what was read, or straddle it: a long event (a whole reply in
-      // one chunk) is not searched again at every read
-      const searchFrom = Math.max(0, pending.length - 3);
-      pending += text.decode(bytes, { stream: true });
-      if (!EVENT_END.test(pending.slice(searchFrom))) continue;
-      const events = pending.split(EVENT_END);
-      pending = events.pop()!;
+      const piece = text.decode(bytes, { stream: true });
+      const probe = tail + piece;
+      tail = probe.slice(-3);
+      if (!EVENT_END.test(probe)) {
+        unended.push(piece);
+        unendedLength += piece.length;
+        // a model's event is a few hundred bytes: one without end is a broken or hostile server,
+        // not kept until the idle timeout
+        if (unendedLength > MAX_EVENT_CHARS) {
+          throw new StreamedError(
+            `the model sent an event longer than ${MAX_EVENT_CHARS} characters`,
+          );
+        }
+        continue;
+      }
+      unended.push(piece);
+      const events = unended.join("").split(EVENT_END);
+      const rest = events.pop()!;
+      unended = [rest];
+      unendedLength = rest.length;
+      tail = rest.slice(-3);
       const batch: CompletionChunk[] = [];
       for (const event of events) {
         let data: ReturnType<typeof dataOf>;
@@ -113,6 +131,9 @@ function reads(body: ReadableStream<Uint8Array>) {
 
 /** An event ends with a blank line; SSE allows CRLF, LF or CR line ends. */
 const EVENT_END = /\r\n\r\n|\n\n|\r\r/;
+
+/** The longest event kept while waiting for its end (1 Mi characters). */
+const MAX_EVENT_CHARS = 2 ** 20;
 const LINE_END = /\r\n|\r|\n/;
 
 function dataOf(

@@ -106,18 +106,24 @@ export class SharedPolls {
       this.#run(key, joined, claims, sessionId, replyId, wantsText);
     }
     let left = false;
+    // one abort listener per member and signal, waking whichever wait is current: a listener (or
+    // a race against one long-lived promise) per read would pile up for the member's whole life
+    let listened: AbortSignal | undefined;
+    let wake: (() => void) | undefined;
     return {
       view: () => ({ text: joined.text, last: joined.last, over: joined.over }),
-      next: (signal) =>
-        signal
-          ? Promise.race([
-            joined.read,
-            new Promise<void>((resolve) => {
-              if (signal.aborted) resolve();
-              signal.addEventListener("abort", () => resolve(), { once: true });
-            }),
-          ])
-          : joined.read,
+      next: (signal) => {
+        if (!signal) return joined.read;
+        if (signal.aborted) return Promise.resolve();
+        if (listened !== signal) {
+          listened = signal;
+          signal.addEventListener("abort", () => wake?.(), { once: true });
+        }
+        return new Promise<void>((resolve) => {
+          wake = resolve;
+          joined.read.then(resolve); // settles at the next read, releasing this reaction
+        });
+      },
       leave: () => {
         if (left) return;
         left = true;

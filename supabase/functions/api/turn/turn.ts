@@ -146,6 +146,8 @@ async function askModel(
     await ask.committed;
   } catch (error) {
     upstream.abort();
+    // an opened stream is closed too: its reader, buffer and idle timer go now
+    opening.then((chunks) => chunks.return?.(), () => {}).catch(() => {});
     throw error;
   }
   timing.lap("db", DB_LAP);
