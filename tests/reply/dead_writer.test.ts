@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { jwksOf } from "../../local/signing_keys.ts";
-import { startTestApi, TEST_CURSOR_SECRET } from "../support/api.ts";
+import { startTestApi, TEST_CURSOR_SECRET, type TestApi } from "../support/api.ts";
 import { recordFigure } from "../support/figures.ts";
 import { startFunctionProcess } from "../support/function_process.ts";
 import { readUntil, send, stored } from "../support/http.ts";
@@ -20,15 +20,7 @@ Deno.test("a reply whose worker is killed is known dead within seconds: re-attac
   const user = await api.user();
   const words = Array.from({ length: 100 }, (_, i) => `w${i} `);
   api.model.script(() => ({ chunks: words, delayMs: 100 }));
-  const doomed = await startFunctionProcess({
-    SUPABASE_DB_URL: api.db.url,
-    SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)),
-    OPENAI_API_KEY: "sk-test",
-    OPENAI_BASE_URL: api.model.baseURL,
-    OPENAI_MODEL: "test-model",
-    CURSOR_SECRET: TEST_CURSOR_SECRET,
-    TITLE_GENERATION: "false",
-  });
+  const doomed = await startDoomedInstance(api);
   const session = crypto.randomUUID();
   const message = { messages: [{ role: "user", content: "Count", id: "m1" }] };
   try {
@@ -133,15 +125,7 @@ Deno.test("a reply nobody followed, whose worker is killed, is stored empty as s
     chunks: Array.from({ length: 100 }, (_, i) => `w${i} `),
     delayMs: 50,
   }));
-  const doomed = await startFunctionProcess({
-    SUPABASE_DB_URL: api.db.url,
-    SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)),
-    OPENAI_API_KEY: "sk-test",
-    OPENAI_BASE_URL: api.model.baseURL,
-    OPENAI_MODEL: "test-model",
-    CURSOR_SECRET: TEST_CURSOR_SECRET,
-    TITLE_GENERATION: "false",
-  });
+  const doomed = await startDoomedInstance(api);
   const session = crypto.randomUUID();
   try {
     const sending = await fetch(new URL(`api/sessions/${session}?protocol=text`, doomed.url), {
@@ -166,3 +150,16 @@ Deno.test("a reply nobody followed, whose worker is killed, is stored empty as s
     await api.model.close();
   }
 });
+
+/** A second instance of the function, in a process of its own (to be killed), on `api`'s database and model. */
+function startDoomedInstance(api: TestApi) {
+  return startFunctionProcess({
+    SUPABASE_DB_URL: api.db.url,
+    SUPABASE_JWKS: JSON.stringify(jwksOf(api.key)),
+    OPENAI_API_KEY: "sk-test",
+    OPENAI_BASE_URL: api.model.baseURL,
+    OPENAI_MODEL: "test-model",
+    CURSOR_SECRET: TEST_CURSOR_SECRET,
+    TITLE_GENERATION: "false",
+  });
+}
