@@ -814,7 +814,10 @@ $$;
 -- written is its parts: only the text written while someone could re-attach
 -- (a follower, or its client gone from a reply that goes on); a reply nobody
 -- could have come back for is stored empty, `shutdown` all the same. Called first by every
--- function that reads or counts replies, so none of them sees a ghost.
+-- function that reads or counts replies, so none of them sees a ghost: every send, stop and
+-- follower's poll. Nearly always there is none, so a plain index probe answers that first;
+-- only a dead reply opens the locking loop (a third of the function's server time per send,
+-- 147 to 99 µs, by track_functions over 1,500 sends).
 create function chat_private.store_dead_replies()
 returns void
 language plpgsql
@@ -825,6 +828,12 @@ declare
   uid uuid := chat_private.caller_id();
   dead record;
 begin
+  if not exists (
+    select 1 from chat_private.replies r
+    where r.user_id = uid and (r.alive_until <= now() or r.expires_at <= now())
+  ) then
+    return;
+  end if;
   for dead in
     select r.id, r.session_id, r.model, r.user_message_id,
            (select coalesce(string_agg(p.content, '' order by p.char_offset), '')
