@@ -8,7 +8,9 @@
  * and stops waiting are bounded per user, with a 429 that changes nothing.
  */
 import assert from "node:assert/strict";
+import type { UserClaims } from "../../supabase/functions/api/auth.ts";
 import { asCaller } from "../../supabase/functions/api/database.ts";
+import { SharedPolls } from "../../supabase/functions/api/reply/shared_polls.ts";
 import { signAccessToken } from "../../local/signing_keys.ts";
 import type { Script } from "../../local/stand_in_model.ts";
 import { startTestApi, type TestApi, type TestUser } from "../support/api.ts";
@@ -232,4 +234,32 @@ Deno.test("stops waiting are bounded per user: past STOP_WAIT_MAX_PER_USER a 429
     content: "",
     finish_reason: "shutdown",
   });
+});
+
+Deno.test("a follower waiting through many reads adds one abort listener to its signal, and aborting wakes its current wait at once", async () => {
+  const user = await api.user();
+  const { session, reply } = await writerlessReply(user);
+  const polls = new SharedPolls({ sql: api.db.admin, everyMs: 20, log: () => {} });
+  const member = polls.join(userClaims(user.id) as UserClaims, session, reply, true);
+  const controller = new AbortController();
+  let listeners = 0;
+  const add = controller.signal.addEventListener.bind(controller.signal);
+  controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+    listeners++;
+    return add(...args);
+  }) as typeof add;
+  // a follower of a five-minute reply waits on about 1,200 reads: each used to add a listener
+  for (let read = 0; read < 25; read++) await member.next(controller.signal);
+  assert.equal(member.view().last?.state, "streaming");
+  assert.equal(listeners, 1);
+  const waiting = member.next(controller.signal).then(() => "woken");
+  controller.abort();
+  // the wake is the abort's own: it settles before any timer (the poll's next read) can run
+  const first = await Promise.race([
+    waiting,
+    new Promise((resolve) => setTimeout(() => resolve("a read came first"), 0)),
+  ]);
+  assert.equal(first, "woken");
+  member.leave();
+  await eventually(() => Promise.resolve(polls.size), (size) => size === 0, "the poll stopped");
 });
