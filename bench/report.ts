@@ -2,6 +2,7 @@
  * docs/benchmarks.md from the figures' results: the machine, the summary against the targets, the
  * analysis, a section per figure, then how to size a project from them (bench/at_scale.md).
  */
+import { BEFORE, BEFORE_LABEL } from "./before.ts";
 import type { Figure, FigureResult } from "./figure.ts";
 
 const root = new URL("../", import.meta.url);
@@ -17,7 +18,9 @@ export interface Measured {
  */
 export function figuresMarkdown(measured: Measured[], analysis = ""): string {
   const verdicts = measured.flatMap(({ result }) => result.verdicts ?? []).map((v) =>
-    `| ${v.figure} | ${v.target} | ${v.measured} | ${v.met ? "met" : "**missed**"} |`
+    `| ${v.figure} | ${v.target} | ${BEFORE[v.figure] ?? "—"} | ${v.measured} | ${
+      v.met ? "met" : "**missed**"
+    } |`
   );
   const sections = measured.flatMap(({ figure, result }) => [
     `## ${figure.title}`,
@@ -27,8 +30,8 @@ export function figuresMarkdown(measured: Measured[], analysis = ""): string {
   ]);
   return `## Against the targets
 
-| figure | target | measured (median) | |
-| --- | --- | --- | --- |
+| figure | target | ${BEFORE_LABEL} | measured (median) | |
+| --- | --- | --- | --- | --- |
 ${verdicts.join("\n")}
 
 ${analysis}
