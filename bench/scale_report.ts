@@ -57,17 +57,7 @@ export interface ScaleRun {
 
 /** The figure's section from what the run measured. */
 export function scaleReport(m: ScaleRun): FigureResult {
-  const {
-    protocol: PROTOCOL,
-    tokens: TOKENS,
-    perChunk: PER_CHUNK,
-    gapMs: GAP_MS,
-    textBytes: TEXT_BYTES,
-    rampSeconds: RAMP_SECONDS,
-    perUser: PER_USER,
-    instances: INSTANCES,
-    pool: POOL,
-  } = m.settings;
+  const run = m.settings;
   const ok = m.outcomes.filter((o) => o.status === 200 && o.complete);
   const failed = m.outcomes.length - ok.length;
   const statuses = Object.entries(
@@ -146,15 +136,15 @@ export function scaleReport(m: ScaleRun): FigureResult {
       met: failed === 0,
     }],
     lines: [
-      `${replies} replies (protocol \`${PROTOCOL}\`) of ${TOKENS} tokens, ${PER_CHUNK} every ${GAP_MS} ` +
-      `ms (${TEXT_BYTES} bytes of text, ${
-        (TOKENS / PER_CHUNK * GAP_MS / 1000).toFixed(0)
+      `${replies} replies (protocol \`${run.protocol}\`) of ${run.tokens} tokens, ${run.perChunk} every ${run.gapMs} ` +
+      `ms (${run.textBytes} bytes of text, ${
+        (run.tokens / run.perChunk * run.gapMs / 1000).toFixed(0)
       } s each), started ` +
-      `evenly over ${RAMP_SECONDS} s by ${
-        Math.ceil(replies / PER_USER)
-      } users (${PER_USER} each, ` +
-      `the default concurrent quota), each a new session, spread over **${INSTANCES} API ` +
-      `instances** with \`DB_POOL_MAX=${POOL}\` each, on one Postgres; the stand-in model in a process ` +
+      `evenly over ${run.rampSeconds} s by ${
+        Math.ceil(replies / run.perUser)
+      } users (${run.perUser} each, ` +
+      `the default concurrent quota), each a new session, spread over **${run.instances} API ` +
+      `instances** with \`DB_POOL_MAX=${run.pool}\` each, on one Postgres; the stand-in model in a process ` +
       `of its own, the clients in the benchmark's. Measured by Postgres's own statistics ` +
       "(`pg_stat_database`, `pg_stat_user_tables`, `pg_stat_wal`, `pg_stat_io`, " +
       "`pg_current_wal_lsn()`, `pg_stat_activity` every 500 ms). Baselines in the same run: the " +
@@ -208,15 +198,15 @@ export function scaleReport(m: ScaleRun): FigureResult {
       `| CPU cores used by Postgres (all its processes) | ${
         (m.cpu.db / m.window).toFixed(2)
       } | | |`,
-      `| CPU cores used by the ${INSTANCES} API instances | ${
+      `| CPU cores used by the ${run.instances} API instances | ${
         (m.cpu.api / m.window).toFixed(2)
       } | | |`,
       `| time each API event loop waited for a CPU (run queue), per second | ${
-        (m.cpu.apiWaited / INSTANCES / m.window).toFixed(2)
+        (m.cpu.apiWaited / run.instances / m.window).toFixed(2)
       } s | | |`,
-      `| API connections open (max ${INSTANCES} × ${POOL}) | ${mean(open).toFixed(1)} | | max ${
-        Math.max(0, ...open)
-      } |`,
+      `| API connections open (max ${run.instances} × ${run.pool}) | ${
+        mean(open).toFixed(1)
+      } | | max ${Math.max(0, ...open)} |`,
       `| of which busy (in a statement or transaction) | ${mean(busy).toFixed(2)} | | max ${
         Math.max(0, ...busy)
       } |`,
@@ -238,9 +228,9 @@ export function scaleReport(m: ScaleRun): FigureResult {
       `| transactions | ${perReply.commits.toFixed(1)} | ${m.alone.commits} |`,
       `| rows written | ${perReply.rows.toFixed(1)} | ${m.alone.rows} |`,
       `| WAL kB | ${(perReply.wal / 1000).toFixed(1)} | ${(m.alone.walBytes / 1000).toFixed(1)} |`,
-      `| WAL ÷ the reply's text (${TEXT_BYTES} bytes) | ${
-        (perReply.wal / TEXT_BYTES).toFixed(1)
-      } | ${(m.alone.walBytes / TEXT_BYTES).toFixed(1)} |`,
+      `| WAL ÷ the reply's text (${run.textBytes} bytes) | ${
+        (perReply.wal / run.textBytes).toFixed(1)
+      } | ${(m.alone.walBytes / run.textBytes).toFixed(1)} |`,
       `| Postgres CPU ms | ${(m.cpu.db * 1000 / replies).toFixed(1)} | |`,
       `| API CPU ms (the function's CPU time, billed against its 2 s per request) | ${
         (m.cpu.api * 1000 / replies).toFixed(1)
