@@ -15,7 +15,7 @@ export const BEFORE: Record<string, string> = {
   // against a direct baseline that allocated 64 KiB per read (bench/analysis.md)
   "4. relay of a 10,000-chunk reply, API ÷ direct": "1.07, 1.10, 1.30 (another baseline)",
   // the whole text rewritten at every progress write: a 16k reply wrote 446 KiB of WAL
-  "4c. WAL per reply beyond its stored message and 2× its text (1k, 4k, 16k; largest)": "≈ 400 KiB",
+  "4c. WAL per reply beyond its messages and 2× its text (1k, 4k, 16k; largest)": "≈ 400 KiB",
   "4c. 30 readers of one reply ÷ one reader (round trips, bytes from Postgres)": "26–28",
   "6. 500 concurrent slow streams, failures": "0",
   // resident memory as the issue quotes it; kept alive after a collection: 165–227 KiB
