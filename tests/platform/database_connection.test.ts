@@ -6,13 +6,10 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { parseConfig } from "../../supabase/functions/api/config.ts";
-import {
-  asCaller,
-  connect,
-  isDatabaseUnavailable,
-  queryAsCaller,
-  tlsFor,
-} from "../../supabase/functions/api/database.ts";
+import { asCaller, queryAsCaller } from "../../supabase/functions/api/database.ts";
+import { isDatabaseUnavailable } from "../../supabase/functions/api/database_errors.ts";
+import { connect } from "../../supabase/functions/api/database_pool.ts";
+import { tlsFor } from "../../supabase/functions/api/database_tls.ts";
 import { startTestApi, TEST_CURSOR_SECRET } from "../support/api.ts";
 import { startTlsProxy } from "../support/tls_proxy.ts";
 import { createTestDatabase } from "../support/database.ts";

@@ -5,13 +5,9 @@
  * Each case hung or lost a connection for good with postgres.js 3.4.9's own pool.
  */
 import assert from "node:assert/strict";
-import {
-  asCaller,
-  connect,
-  errorCode,
-  isDatabaseUnavailable,
-  queryAsCaller,
-} from "../../supabase/functions/api/database.ts";
+import { asCaller, queryAsCaller } from "../../supabase/functions/api/database.ts";
+import { errorCode, isDatabaseUnavailable } from "../../supabase/functions/api/database_errors.ts";
+import { connect } from "../../supabase/functions/api/database_pool.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { eventually } from "../support/eventually.ts";
 import { signUp, userClaims } from "../support/fixtures.ts";

@@ -17,7 +17,7 @@ import {
   type VerifierOptions,
 } from "../../supabase/functions/api/auth.ts";
 import { type Env, parseConfig } from "../../supabase/functions/api/config.ts";
-import { connect } from "../../supabase/functions/api/database.ts";
+import { connect } from "../../supabase/functions/api/database_pool.ts";
 import { createSignerCheck } from "../../supabase/functions/api/signers.ts";
 import { createModelClient } from "../../supabase/functions/api/model.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import { errorCode, isDatabaseUnavailable } from "./database.ts";
+import { errorCode, isDatabaseUnavailable } from "./database_errors.ts";
 import { ModelError } from "./model.ts";
 
 /** An error the API answers with as it is. */

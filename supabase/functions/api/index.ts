@@ -6,7 +6,7 @@
 import { createApp } from "./app.ts";
 import { createTokenVerifier } from "./auth.ts";
 import { parseConfig } from "./config.ts";
-import { connect } from "./database.ts";
+import { connect } from "./database_pool.ts";
 import { saveRepliesOnRetirement } from "./reply/in_flight.ts";
 import { createModelClient } from "./model.ts";
 import { createSignerCheck } from "./signers.ts";

@@ -13,7 +13,8 @@
  * messages, usage or finish reasons itself.
  */
 import type { UserClaims } from "../auth.ts";
-import { queryAsCaller, retryWhileUnavailable, type Sql, type Tx } from "../database.ts";
+import { queryAsCaller, type Sql, type Tx } from "../database.ts";
+import { retryWhileUnavailable } from "../database_errors.ts";
 import type { Ending, Usage } from "../model.ts";
 import { storable } from "../storable_text.ts";
 import { contentTokens } from "../token_budget.ts";

@@ -121,7 +121,7 @@ const asMessage = (tx: Tx) =>
  * next pages are read up from those, so a branch switched meanwhile does not
  * change a read under way. (`row_to_json` writes compact JSON, escaping
  * exactly as JSON.stringify does for text Postgres can hold; timestamps as ISO
- * 8601 with offset, as `database.ts` parses them; a test compares the two byte
+ * 8601 with offset, as `database_client.ts` parses them; a test compares the two byte
  * for byte.)
  */
 export function branchJsonStart(tx: Tx, sessionId: string, end: BranchEnd) {
