@@ -131,6 +131,10 @@ create table public.messages (
   -- what search matches in a message
   search tsvector generated always as (to_tsvector('simple', content)) stored,
   created_at timestamptz not null default now(),
+  -- where an imported message came from (POST /api/imports, written by
+  -- chat_private.import_conversations); null for every message written here.
+  -- Usage (GET /api/usage) counts the replies written here, not imported ones.
+  imported_from text check (imported_from in ('chatgpt', 'openwebui')),
   constraint messages_user_content_not_empty check (role <> 'user' or content <> ''),
   constraint messages_finish_reason_only_for_assistant
     check (role = 'assistant' or finish_reason is null),

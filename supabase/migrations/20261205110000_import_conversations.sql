@@ -18,10 +18,8 @@
 -- quota; it has a rolling daily quota of its own, in messages, so that
 -- storage stays bounded however many requests a user makes.
 
--- Where an imported message came from; null for every message written here.
--- Usage (GET /api/usage) counts the replies written here, not imported ones.
-alter table public.messages
-  add column imported_from text check (imported_from in ('chatgpt', 'openwebui'));
+-- Imported messages are marked where they came from
+-- (public.messages.imported_from, with the table).
 
 -- ---------------------------------------------------------------------------
 -- What was imported, per user: the key that makes an import idempotent, and
