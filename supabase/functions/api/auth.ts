@@ -3,10 +3,11 @@
  * - asymmetric signing keys (ES256, RS256): verified with jose against
  *   the keys in SUPABASE_JWKS, else the project's JWKS endpoint
  *   (`auth_keys.ts`);
- * - the legacy symmetric secret (HS256): verified locally when SUPABASE_JWKS
- *   carries it as an `oct` key (the CLI's local stack does), else by the
- *   project's Auth server, which hosted projects need: the secret is never
- *   given to functions there (`auth_server.ts`);
+ * - the legacy symmetric secret (HS256): verified locally with an `oct` key,
+ *   one SUPABASE_JWKS carries (the CLI's local stack does) or LEGACY_JWT_SECRET
+ *   (hosted projects never give functions the secret, so one that wants no
+ *   call to Auth sets it itself); else by the project's Auth server
+ *   (`auth_server.ts`);
  * - mid-migration, both kinds at once.
  * Only `role: authenticated` tokens naming a user (`sub`, a UUID) with an
  * expiry and `aud: authenticated` are users, however they were verified.

@@ -10,8 +10,9 @@ import { countTokens, countTokensUpTo, fewestTokens } from "./tokenizer/o200k.ts
 
 /**
  * What the chat format adds per message around its content (role and
- * separators), as OpenAI counts it. The running total in the database
- * (migration add_running_token_totals) adds the same 4.
+ * separators), as OpenAI counts it. The running total in the database (the
+ * trigger function `count_tokens_before`, in the migration
+ * create_chat_sessions_and_messages) adds the same 4.
  */
 const PER_MESSAGE = 4;
 
