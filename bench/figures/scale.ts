@@ -139,6 +139,8 @@ export const scale: Figure = {
         users.push((await bench.signUp()).auth);
       }
 
+      // nothing left for autovacuum from earlier figures: the reply alone's window is its own
+      await load.quiesce();
       // an idle connection's statistics reach the shared view within 10 s (PGSTAT_IDLE_INTERVAL):
       // the sign-ups' (and any earlier figure's) must not be counted as the reply's
       await sleep(11_000);
