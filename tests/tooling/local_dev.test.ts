@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase } from "../support/database.ts";
 import { run, startDev, stateDir } from "../support/dev_server.ts";
 
-Deno.test("deno task dev + deno task token + the curl tour: create, stream, list, rename, delete", async () => {
+Deno.test("deno task dev + deno task token + the curl tour: every route's script, create, stream, re-attach, stop, list, rename, delete", async () => {
   const db = await createTestDatabase({ migrate: false });
   const env = { DATABASE_URL: db.url, LOCAL_STATE_DIR: await stateDir() };
   const dev = await startDev(env);
@@ -37,6 +37,15 @@ Deno.test("deno task dev + deno task token + the curl tour: create, stream, list
       /event: done\ndata: \{[^\n]*"model":"offline-stand-in","finish_reason":"stop"/,
     );
     assert.match(tour.stdout, /"title":"My first chat"/);
+    // every route has its script: the document, re-attach and stop (nothing streams by then), the
+    // AI SDK 5+ send
+    assert.match(tour.stdout, /## GET \/api\/openapi\.json[^\n]*\n(?:[^\n]*\n)*\/api\/chat post\n/);
+    assert.match(tour.stdout, /## GET [^\n]*\/stream [^\n]*\n\nHTTP 204\n/);
+    assert.match(tour.stdout, /## DELETE [^\n]*\/stream [^\n]*\n\nHTTP 204\n/);
+    assert.match(
+      tour.stdout,
+      /## POST \/api\/chat [^\n]*\ndata: \{"type":"start"[^\n]*\n(?:[^\n]*\n)*?data: \{"type":"finish"/,
+    );
     // the tree: an edit answered on its branch, a switch back, the edit's branch deleted
     assert.match(tour.stdout, /You said: "Hello! What can't you do\?"/);
     assert.match(tour.stdout, /## PUT [^\n]*\n\{"current_message_id":"[0-9a-f-]{36}"\}/);
