@@ -47,14 +47,7 @@ export async function queryAsCaller<R>(
   // a pending query, as rows or `.raw()` bytes
   statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
 ): Promise<R> {
-  return await inCallerTransaction(sql, claims, async (tx) => {
-    const rows = statement(tx).execute();
-    const committed = tx`commit`.execute();
-    const [result] = await Promise.allSettled([rows, committed]);
-    await committed;
-    if (result.status === "rejected") throw result.reason;
-    return result.value;
-  });
+  return await inCallerTransaction(sql, claims, (tx) => statementAndCommit(tx, statement));
 }
 
 /**
@@ -71,21 +64,37 @@ export async function queryBeforeCommit<R>(
   statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
 ): Promise<{ rows: R; committed: Promise<void> }> {
   const early = Promise.withResolvers<R>();
-  const done = inCallerTransaction(sql, claims, async (tx) => {
-    const rows = statement(tx).execute();
-    const committed = tx`commit`.execute();
-    rows.then(early.resolve, () => {});
-    const [result] = await Promise.allSettled([rows, committed]);
-    await committed;
-    if (result.status === "rejected") throw result.reason;
-    return result.value;
-  });
+  const done = inCallerTransaction(
+    sql,
+    claims,
+    (tx) => statementAndCommit(tx, statement, early.resolve),
+  );
   // a statement that failed (or could not start) fails the rows, reported as inCallerTransaction
   // reports it; once the rows have arrived, only `committed` can fail
   done.catch(early.reject);
   const committed = done.then(() => {});
   committed.catch(() => {}); // its caller awaits it; a rejection is never left unhandled
   return { rows: await early.promise, committed };
+}
+
+/**
+ * Sends `statement` and `commit` together, so that they cost one round trip;
+ * `onRows` hears of the rows as soon as they arrive. Should the statement
+ * fail, Postgres turns the commit into a rollback, and the statement's error
+ * is the one thrown.
+ */
+async function statementAndCommit<R>(
+  tx: Tx,
+  statement: (tx: Tx) => Promise<R> & { execute(): Promise<R> },
+  onRows?: (rows: R) => void,
+): Promise<R> {
+  const rows = statement(tx).execute();
+  const committed = tx`commit`.execute();
+  if (onRows) rows.then(onRows, () => {});
+  const [result] = await Promise.allSettled([rows, committed]);
+  await committed;
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }
 
 /**
