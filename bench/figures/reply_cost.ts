@@ -119,7 +119,7 @@ export const replyCost: Figure = {
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /** The WAL and row versions of the replies tables that `work` made. */
-async function measure(bench: Bench, work: () => Promise<string>): Promise<ReplyCost> {
+async function measure(bench: Bench, work: () => Promise<void>): Promise<ReplyCost> {
   const { admin } = bench.db;
   await sleep(300); // an earlier reply's background work settles
   const before = await rowVersions(bench);
@@ -222,7 +222,6 @@ async function streamAlone(bench: Bench, api: Running, model: string) {
   const session = crypto.randomUUID();
   const sent = await post(api.url, bench.auth, session, "cost", model);
   if (sent.status !== 200) throw new Error(`reply-cost answered ${sent.status}`);
-  return session;
 }
 
 async function streamFollowed(bench: Bench, api: Running, model: string) {
@@ -234,7 +233,6 @@ async function streamFollowed(bench: Bench, api: Running, model: string) {
   if (sent.status !== 200 || followed !== 200) {
     throw new Error(`reply-cost answered ${sent.status}, ${followed}`);
   }
-  return session;
 }
 
 /** Re-attaches to the reply streaming in `session` and reads it to its end. */

@@ -584,6 +584,8 @@ declare
   is_followed boolean;
   renew boolean;
 begin
+  -- the read takes no lock: a row lock is a write of its own (the tuple's
+  -- header, and WAL), which a reply nobody follows would then pay every second
   if p_delta = '' then
     select r.stop_requested, r.user_message_id, r.followed,
            r.alive_until < now() + chat_private.writer_lease() / 2
@@ -813,11 +815,12 @@ $$;
 -- through save_reply, which also deletes the row (and its parts). What it had
 -- written is its parts: only the text written while someone could re-attach
 -- (a follower, or its client gone from a reply that goes on); a reply nobody
--- could have come back for is stored empty, `shutdown` all the same. Called first by every
--- function that reads or counts replies, so none of them sees a ghost: every send, stop and
--- follower's poll. Nearly always there is none, so a plain index probe answers that first;
--- only a dead reply opens the locking loop (a third of the function's server time per send,
--- 147 to 99 µs, by track_functions over 1,500 sends).
+-- could have come back for is stored empty, `shutdown` all the same. Called
+-- first by every function that reads or counts replies, so none of them sees
+-- a ghost: every send, stop and follower's poll. Nearly always there is none,
+-- so a plain index probe answers that first; only a dead reply opens the
+-- locking loop (a third of the function's server time per send, 147 to 99 µs,
+-- by track_functions over 1,500 sends).
 create function chat_private.store_dead_replies()
 returns void
 language plpgsql
