@@ -13,7 +13,17 @@ export async function realExport(
   name: "chatgpt-export.json" | "chatgpt-tree.json" | "openwebui-export.json",
   // deno-lint-ignore no-explicit-any -- export files are arbitrary JSON
 ): Promise<any> {
-  return JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES)));
+  const file = new URL(name, FIXTURES);
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    // reference data kept beside the repository, never copied in (docs/testing.md)
+    throw new Error(
+      `the real export files are read from ${FIXTURES.pathname} (../shared/fixtures/imports/ ` +
+        `beside the repository); ${name} is not there: clone the repository beside ../shared`,
+    );
+  }
 }
 
 /** POST /api/imports. */
